@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { withClient } from '../../db/connection.js';
+import type { MigrationEvent } from '../../migrate/events.js';
+import { loadMigrationsDir, type Migration } from '../../migrate/migration.js';
+import { migrate, migrationStatus } from '../../migrate/runner.js';
+import { builtinMigrations } from '../../migrations/index.js';
+import { action, withDatabase, type CommandContext } from '../context.js';
+import { formatBytes, formatMs, table, type Output } from '../output.js';
+
+async function allMigrations(dir: string | undefined): Promise<Migration[]> {
+  return [...builtinMigrations(), ...(dir ? await loadMigrationsDir(dir) : [])];
+}
+
+/** Renders runner events for people (and as JSON lines under --json). */
+export function renderMigrationEvent(out: Output, e: MigrationEvent): void {
+  switch (e.type) {
+    case 'migration_start':
+      return out.event(e, `applying ${e.name}${e.transactional ? '' : ' (not transactional)'} …`);
+    case 'migration_done':
+      return out.event(e, `applied ${e.name} in ${formatMs(e.durationMs)}`);
+    case 'migration_adopted':
+      return out.event(e, `adopted ${e.name}: the existing tables have its shape; recorded as applied`);
+    case 'lock_retry':
+      return out.event(e, `lock not granted within ${e.lockTimeoutMs} ms (attempt ${e.attempt}/${e.attempts}); retrying in ${e.sleepMs} ms`);
+    case 'advisory_lock_wait':
+      return out.event(e, `waiting for another migrate run${e.holderPid ? ` (pid ${e.holderPid})` : ''} to finish …`);
+    case 'invalid_index_dropped':
+      return out.event(e, `dropped INVALID index ${e.index} left by a failed build; rebuilding it`);
+    case 'index_exists':
+      return out.event(e, `index ${e.index} already exists and is valid`);
+    case 'index_build_start':
+      return out.event(e, `building: ${e.sql}`);
+    case 'index_build_done':
+      return out.event(e, `built ${e.index} (${formatBytes(e.bytes)}) in ${formatMs(e.durationMs)}`);
+    case 'index_progress': {
+      const p = e.progress;
+      const counts = p.blocksTotal > 0 ? ` ${p.blocksDone}/${p.blocksTotal} blocks`
+        : p.tuplesTotal > 0 ? ` ${p.tuplesDone}/${p.tuplesTotal} tuples`
+          : p.lockersTotal > 0 ? ` ${p.lockersDone}/${p.lockersTotal} lockers` : '';
+      const wait = p.waitingOn ? `; waiting on pid ${p.waitingOn.pid} (${p.waitingOn.state ?? '?'}, ` +
+        `${Math.round(p.waitingOn.xactAgeS ?? 0)} s in transaction): ${(p.waitingOn.query ?? '').slice(0, 60)}` : '';
+      return out.progress(e, `${e.index}: ${p.phase}${counts}${wait}`, p.phasePercent === null ? null : p.phasePercent / 100);
+    }
+  }
+}
+
+/** `sync-lookup migrate` and `sync-lookup status`. */
+export function registerMigrate(program: Command): void {
+  program.command('migrate')
+    .description('apply pending migrations (advisory-locked, checksummed, concurrent index builds with progress)')
+    .option('--to <name>', 'stop after this migration')
+    .option('--dry-run', 'print the SQL of each pending migration and whether it is transactional; change nothing')
+    .option('--adopt', 'record the baseline as applied when sync_lookup already exists with the expected shape')
+    .option('--dir <folder>', 'also apply the migrations in this folder (*.sql, *.js, *.mjs), after the built-in ones')
+    .option('--json', 'JSON output')
+    .action(action(program, async (ctx: CommandContext, opts: { to?: string; dryRun?: boolean; adopt?: boolean; dir?: string }) => {
+      const migrations = await allMigrations(opts.dir);
+      const result = await withDatabase(ctx, (db) => migrate(db, {
+        migrations,
+        ...(opts.to ? { to: opts.to } : {}),
+        dryRun: !!opts.dryRun,
+        adopt: !!opts.adopt,
+        signal: ctx.signal,
+        onEvent: (e) => renderMigrationEvent(ctx.out, e),
+      }));
+      ctx.out.result(result, (r) => {
+        if (r.dryRun) {
+          if (!r.pending.length) return 'nothing to apply';
+          return r.pending.map((p) =>
+            `-- ${p.name} (${p.transactional ? 'in one transaction' : 'not transactional'})\n${p.sql.map((s) => s.replace(/;\s*$/, '')).join(';\n')};`).join('\n\n');
+        }
+        return r.applied.length ? `applied ${r.applied.length} migration(s)` : 'already up to date';
+      });
+    }));
+
+  program.command('status')
+    .description('list migrations and whether each is applied')
+    .option('--dir <folder>', 'include the migrations in this folder')
+    .option('--json', 'JSON output')
+    .action(action(program, async (ctx: CommandContext, opts: { dir?: string }) => {
+      const migrations = await allMigrations(opts.dir);
+      const states = await withDatabase(ctx, (db) =>
+        withClient(db, { purpose: 'status' }, (client) => migrationStatus(client, migrations)));
+      ctx.out.result({ migrations: states }, (r) => table(['migration', 'status', 'transactional', 'applied at'],
+        r.migrations.map((s) => [s.name, s.adopted ? 'applied (adopted)' : s.status, s.transactional ? 'yes' : 'no', s.appliedAt ?? ''])));
+      return states.some((s) => s.status === 'changed') ? 3 : 0;
+    }));
+}

@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { databaseFromUrl, type Database } from '../db/connection.js';
+import { startEmbedded, stopEmbedded } from '../db/embedded.js';
+import { CancelledError, ConfigError } from '../db/errors.js';
+import { Output, exitCodeOf } from './output.js';
+
+/** Options every command accepts (defined on the program). */
+export interface GlobalOptions {
+  databaseUrl?: string;
+  verbose?: boolean;
+  embeddedDir?: string;
+}
+
+/** What a command's action receives. */
+export interface CommandContext {
+  out: Output;
+  globals: GlobalOptions;
+  /** Aborted on Ctrl-C; long operations cancel their backend and leave a resumable state. */
+  signal: AbortSignal;
+}
+
+/**
+ * Opens the target database: `--database-url`, else `DATABASE_URL`, else the embedded server (started
+ * for this command and stopped afterwards, unless it was already running).
+ */
+export async function withDatabase<T>(ctx: CommandContext, fn: (db: Database) => Promise<T>): Promise<T> {
+  const url = ctx.globals.databaseUrl ?? process.env.DATABASE_URL;
+  if (url !== undefined) {
+    if (url.trim() === '') throw new ConfigError('invalid_database_url', 'DATABASE_URL is set but empty');
+    return fn(databaseFromUrl(url));
+  }
+  const dirOption = ctx.globals.embeddedDir ? { dataDir: ctx.globals.embeddedDir } : {};
+  const server = await startEmbedded(dirOption);
+  if (server.started && ctx.out.verbose) ctx.out.info(`started embedded PostgreSQL on port ${server.port}`);
+  try {
+    return await fn(databaseFromUrl(server.url));
+  } finally {
+    if (server.started) await stopEmbedded(dirOption);
+  }
+}
+
+/**
+ * Wraps a command action: builds its context, maps errors to exit codes, and turns Ctrl-C into an
+ * AbortSignal (a second Ctrl-C exits at once).
+ */
+export function action<A extends unknown[]>(
+  program: Command,
+  fn: (ctx: CommandContext, ...args: A) => Promise<number | void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const command = args[args.length - 1] as Command;
+    const opts = command.opts<{ json?: boolean }>();
+    const globals = program.opts<GlobalOptions>();
+    const out = new Output({ json: !!opts.json, verbose: !!globals.verbose });
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130);
+      out.info('interrupted: cancelling (press Ctrl-C again to exit at once)');
+      controller.abort(new CancelledError('interrupted'));
+    };
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
+    try {
+      const code = await fn({ out, globals, signal: controller.signal }, ...args);
+      process.exitCode = controller.signal.aborted ? 130 : (code ?? 0);
+    } catch (err) {
+      out.error(err);
+      process.exitCode = controller.signal.aborted ? 130 : exitCodeOf(err);
+    } finally {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
+    }
+  };
+}
+
+/** Parses a positive integer option, naming the option and the bad value on failure. */
+export function positiveInt(name: string): (value: string) => number {
+  return (value: string) => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) <= 0) {
+      throw new ConfigError('invalid_option', `${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    }
+    return Number(value);
+  };
+}

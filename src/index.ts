@@ -1,0 +1,16 @@
+/**
+ * sync-lookup: runs and maintains the sync_lookup table of an offline-first sync server on PostgreSQL.
+ * Every CLI command is a thin layer over the functions exported here.
+ */
+export * from './db/errors.js';
+export * from './db/quote.js';
+export * from './db/connection.js';
+export { startEmbedded, stopEmbedded, embeddedStatus, embeddedUrl } from './db/embedded.js';
+export * from './schema/sync-lookup.js';
+export * from './migrate/events.js';
+export * from './migrate/migration.js';
+export * from './migrate/runner.js';
+export * from './migrate/lock-retries.js';
+export * from './migrate/concurrent-index.js';
+export { builtinMigrations } from './migrations/index.js';
+export * from './inspect/index-progress.js';

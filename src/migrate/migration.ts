@@ -1,0 +1,147 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type pg from 'pg';
+import type { Database } from '../db/connection.js';
+import { ConfigError } from '../db/errors.js';
+import {
+  createIndexConcurrently, createIndexSql, dropIndexSql, type IndexBuildResult, type IndexSpec,
+} from './concurrent-index.js';
+import type { MigrationEvent } from './events.js';
+
+/** What a migration's `up` gets from the runner. */
+export interface MigrationContext {
+  /** The migration's connection; inside its transaction when the migration is transactional. */
+  client: pg.ClientBase;
+  /** For extra connections (progress monitors, cancellation). */
+  db: Database;
+  signal?: AbortSignal;
+  onEvent: (event: MigrationEvent) => void;
+  /** Steps finished so far; reported when a non-transactional migration fails halfway. */
+  completed: string[];
+  /** Builds an index concurrently (non-transactional migrations only), repairing an INVALID leftover. */
+  createIndexConcurrently(spec: IndexSpec): Promise<IndexBuildResult>;
+}
+
+/**
+ * One migration. `source` is what its checksum covers, `plan` is the SQL `--dry-run` shows.
+ *
+ * @example
+ * const m = sqlMigration({ name: '0003_add_column', sql: 'alter table sync_lookup add column x int' });
+ */
+export interface Migration {
+  name: string;
+  /** Runs inside one transaction (default). False for `CREATE/DROP INDEX CONCURRENTLY`. */
+  transaction: boolean;
+  source: string;
+  plan: string[];
+  up(ctx: MigrationContext): Promise<void>;
+  /** For `--adopt`: true when what this migration creates already exists in its shape. */
+  adoptable?(client: pg.ClientBase): Promise<boolean>;
+}
+
+/** sha256 of a migration's source, hex. */
+export function checksum(source: string): string {
+  return createHash('sha256').update(source).digest('hex');
+}
+
+/**
+ * A migration made of SQL text, run as one simple-protocol query (several statements allowed).
+ *
+ * @example
+ * sqlMigration({ name: '0003_x', sql: 'create table x (id int)' })
+ */
+export function sqlMigration(options: { name: string; sql: string; transaction?: boolean; source?: string }): Migration {
+  return {
+    name: options.name,
+    transaction: options.transaction ?? true,
+    source: options.source ?? options.sql,
+    plan: [options.sql],
+    async up(ctx) {
+      await ctx.client.query(options.sql);
+      ctx.completed.push(options.sql);
+    },
+  };
+}
+
+/**
+ * A non-transactional migration that builds one index concurrently (dropping an INVALID leftover first).
+ *
+ * @example
+ * concurrentIndexMigration({ name: '0002_idx', index: { table: 'sync_lookup', name: 'i', columns: ['record_type'] } })
+ */
+export function concurrentIndexMigration(options: { name: string; index: IndexSpec; comment?: string }): Migration {
+  const create = createIndexSql(options.index);
+  const plan = [
+    `-- if an INVALID index ${options.index.name} is left by a failed build:\n${dropIndexSql({ schema: options.index.schema ?? 'public', name: options.index.name })}`,
+    create,
+  ];
+  return {
+    name: options.name,
+    transaction: false,
+    source: `${options.comment ?? ''}\n${create}`,
+    plan,
+    async up(ctx) {
+      await ctx.createIndexConcurrently(options.index);
+    },
+  };
+}
+
+const NO_TRANSACTION = /^--\s*sync-lookup:\s*no-transaction\b/m;
+
+/**
+ * Loads user migrations from a folder: `*.sql` files (a `-- sync-lookup: no-transaction` line makes one
+ * non-transactional) and `*.js` / `*.mjs` modules whose default export is a Migration without `source`
+ * (the file's text is its checksum). Sorted by file name.
+ *
+ * @example
+ * const extra = await loadMigrationsDir('./migrations');
+ */
+export async function loadMigrationsDir(dir: string): Promise<Migration[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((f) => /\.(sql|m?js)$/.test(f)).sort();
+  } catch {
+    throw new ConfigError('migrations_dir_not_found', `migrations folder ${JSON.stringify(dir)} cannot be read`);
+  }
+  const migrations: Migration[] = [];
+  for (const file of names) {
+    const full = path.resolve(dir, file);
+    const text = await readFile(full, 'utf8');
+    const name = file.replace(/\.(sql|m?js)$/, '');
+    if (file.endsWith('.sql')) {
+      migrations.push(sqlMigration({ name, sql: text, transaction: !NO_TRANSACTION.test(text) }));
+      continue;
+    }
+    const mod = (await import(pathToFileURL(full).href)) as { default?: Partial<Migration> };
+    const m = mod.default;
+    if (!m || typeof m.up !== 'function') {
+      throw new ConfigError('invalid_migration', `migration ${file} must export default { up(ctx) {...}, transaction?, plan? }`, { file });
+    }
+    migrations.push({
+      name, transaction: m.transaction ?? true, source: text, plan: m.plan ?? [`-- ${file}: JavaScript migration`],
+      up: m.up.bind(m), ...(m.adoptable ? { adoptable: m.adoptable.bind(m) } : {}),
+    });
+  }
+  return migrations;
+}
+
+/** Binds the helpers of a MigrationContext to a client. */
+export function migrationContext(
+  db: Database, client: pg.ClientBase, migration: Migration, onEvent: (e: MigrationEvent) => void, signal?: AbortSignal,
+): MigrationContext {
+  const completed: string[] = [];
+  return {
+    client, db, onEvent, completed, ...(signal ? { signal } : {}),
+    async createIndexConcurrently(spec) {
+      if (migration.transaction) {
+        throw new ConfigError('concurrent_in_transaction',
+          `migration ${migration.name} builds an index concurrently, which cannot run inside a transaction: declare it transaction: false`);
+      }
+      const result = await createIndexConcurrently(db, client, spec, { onEvent, ...(signal ? { signal } : {}) });
+      completed.push(createIndexSql(spec));
+      return result;
+    },
+  };
+}

@@ -1,0 +1,231 @@
+import type pg from 'pg';
+import { applySessionSettings, backendPid, cancelBackend, type Database } from '../db/connection.js';
+import {
+  CancelledError, ConfigError, LockNotAcquiredError, MigrationError, SyncLookupError, toSyncLookupError,
+} from '../db/errors.js';
+import type { MigrationEvent } from './events.js';
+import { withLockRetries, type LockRetryOptions } from './lock-retries.js';
+import { checksum, migrationContext, type Migration } from './migration.js';
+
+/** The ledger of applied migrations. */
+export const LEDGER_TABLE = 'sync_lookup_migrations';
+const ADVISORY_LOCK_KEY = 'sync-lookup:migrate';
+
+/** Options of `migrate`. */
+export interface MigrateOptions {
+  /** Every known migration, in order. */
+  migrations: Migration[];
+  /** Stop after this migration (inclusive). */
+  to?: string;
+  /** Report the SQL of pending migrations without running anything. */
+  dryRun?: boolean;
+  /** Record migrations whose objects already exist in their shape as applied instead of running them. */
+  adopt?: boolean;
+  /** How long a second `migrate` waits for the first one's advisory lock. Default 30 000 ms. */
+  advisoryLockTimeoutMs?: number;
+  lockRetries?: Omit<LockRetryOptions, 'onEvent' | 'signal'>;
+  signal?: AbortSignal;
+  onEvent?: (event: MigrationEvent) => void;
+}
+
+/** One migration's state. */
+export interface MigrationState {
+  name: string;
+  transactional: boolean;
+  status: 'applied' | 'pending' | 'changed';
+  appliedAt: string | null;
+  adopted: boolean;
+  checksum: string;
+}
+
+/** What `migrate` did, or would do under `dryRun`. */
+export interface MigrateResult {
+  dryRun: boolean;
+  applied: { name: string; transactional: boolean; durationMs: number; adopted: boolean }[];
+  pending: { name: string; transactional: boolean; sql: string[] }[];
+}
+
+interface LedgerRow { name: string; checksum: string; applied_at: Date; adopted: boolean }
+
+async function readLedger(client: pg.ClientBase): Promise<Map<string, LedgerRow>> {
+  const { rows: [exists] } = await client.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`, [LEDGER_TABLE]);
+  if (!exists?.ok) return new Map();
+  const { rows } = await client.query<LedgerRow>(`select name, checksum, applied_at, adopted from ${LEDGER_TABLE}`);
+  return new Map(rows.map((r) => [r.name, r]));
+}
+
+/**
+ * The state of every migration, checking applied ones against their checksums.
+ *
+ * @example
+ * const states = await migrationStatus(client, builtinMigrations());
+ */
+export async function migrationStatus(client: pg.ClientBase, migrations: Migration[]): Promise<MigrationState[]> {
+  const ledger = await readLedger(client);
+  return migrations.map((m) => {
+    const row = ledger.get(m.name);
+    const sum = checksum(m.source);
+    return {
+      name: m.name,
+      transactional: m.transaction,
+      status: !row ? 'pending' : row.checksum === sum ? 'applied' : 'changed',
+      appliedAt: row ? row.applied_at.toISOString() : null,
+      adopted: row?.adopted ?? false,
+      checksum: sum,
+    };
+  });
+}
+
+function select(migrations: Migration[], to: string | undefined): Migration[] {
+  const names = new Set<string>();
+  for (const m of migrations) {
+    if (names.has(m.name)) throw new ConfigError('duplicate_migration', `two migrations are named ${m.name}`);
+    names.add(m.name);
+  }
+  if (to === undefined) return migrations;
+  const index = migrations.findIndex((m) => m.name === to);
+  if (index < 0) {
+    throw new ConfigError('unknown_migration', `--to ${JSON.stringify(to)} names no migration; known: ${[...names].join(', ')}`);
+  }
+  return migrations.slice(0, index + 1);
+}
+
+/**
+ * Applies pending migrations under an advisory lock: transactional ones inside one transaction with
+ * lock-timeout retries, non-transactional ones statement by statement; each recorded in the ledger
+ * with its checksum. An edited applied migration is refused. Aborting `signal` cancels the running
+ * statement and leaves the ledger consistent.
+ *
+ * @example
+ * await migrate(db, { migrations: builtinMigrations(), onEvent: console.log });
+ */
+export async function migrate(db: Database, options: MigrateOptions): Promise<MigrateResult> {
+  const wanted = select(options.migrations, options.to);
+  const emit = options.onEvent ?? (() => {});
+  const lease = await db.acquire();
+  const { client } = lease;
+  try {
+    await applySessionSettings(client, { purpose: 'migrate', lockTimeoutMs: 5000, statementTimeoutMs: 0 });
+    await takeAdvisoryLock(client, options.advisoryLockTimeoutMs ?? 30_000, emit, options.signal);
+    try {
+      const states = await migrationStatus(client, wanted);
+      const changed = states.filter((s) => s.status === 'changed');
+      if (changed.length) {
+        throw new MigrationError('checksum_mismatch',
+          `applied migration${changed.length > 1 ? 's' : ''} ${changed.map((s) => s.name).join(', ')} ` +
+          'changed since it was applied; restore the original file and add a new migration instead',
+          { migrations: changed.map((s) => s.name) });
+      }
+      const pending = wanted.filter((m) => states.find((s) => s.name === m.name)?.status === 'pending');
+      const result: MigrateResult = {
+        dryRun: !!options.dryRun,
+        applied: [],
+        pending: pending.map((m) => ({ name: m.name, transactional: m.transaction, sql: m.plan })),
+      };
+      if (options.dryRun) return result;
+      await ensureLedger(client, options);
+      for (const m of pending) {
+        result.applied.push(await applyOne(db, client, m, options, emit));
+        result.pending.shift();
+      }
+      return result;
+    } finally {
+      await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [ADVISORY_LOCK_KEY]).catch(() => {});
+    }
+  } finally {
+    await lease.release();
+  }
+}
+
+async function takeAdvisoryLock(client: pg.ClientBase, timeoutMs: number, emit: (e: MigrationEvent) => void, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let announced = false;
+  for (;;) {
+    const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [ADVISORY_LOCK_KEY]);
+    if (rows[0]?.ok) return;
+    const { rows: holders } = await client.query<{ pid: number }>(
+      `select pid from pg_locks where locktype = 'advisory' and granted
+          and ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0) limit 1`, [ADVISORY_LOCK_KEY]);
+    const holderPid = holders[0]?.pid ?? null;
+    if (!announced) { emit({ type: 'advisory_lock_wait', holderPid }); announced = true; }
+    if (signal?.aborted) throw new CancelledError('cancelled while waiting for another migrate run');
+    if (Date.now() > deadline) {
+      throw new LockNotAcquiredError('migrate_locked',
+        `another migrate run${holderPid ? ` (backend pid ${holderPid})` : ''} holds the migration lock; gave up after ${timeoutMs} ms`,
+        { holderPid, timeoutMs });
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function ensureLedger(client: pg.ClientBase, options: MigrateOptions): Promise<void> {
+  await withLockRetries(client, (c) => c.query(
+    `create table if not exists ${LEDGER_TABLE} (
+       name text primary key,
+       checksum text not null,
+       transactional boolean not null,
+       adopted boolean not null default false,
+       applied_at timestamptz not null default now(),
+       duration_ms integer not null default 0)`), { ...options.lockRetries, ...(options.signal ? { signal: options.signal } : {}) });
+}
+
+async function record(client: pg.ClientBase, m: Migration, durationMs: number, adopted: boolean): Promise<void> {
+  await client.query(
+    `insert into ${LEDGER_TABLE} (name, checksum, transactional, adopted, duration_ms) values ($1, $2, $3, $4, $5)`,
+    [m.name, checksum(m.source), m.transaction, adopted, durationMs]);
+}
+
+async function applyOne(
+  db: Database, client: pg.ClientBase, m: Migration, options: MigrateOptions, emit: (e: MigrationEvent) => void,
+): Promise<MigrateResult['applied'][number]> {
+  if (options.adopt && m.adoptable && (await m.adoptable(client))) {
+    await record(client, m, 0, true);
+    emit({ type: 'migration_adopted', name: m.name });
+    return { name: m.name, transactional: m.transaction, durationMs: 0, adopted: true };
+  }
+  const started = Date.now();
+  emit({ type: 'migration_start', name: m.name, transactional: m.transaction });
+  const pid = await backendPid(client);
+  const onAbort = () => { void cancelBackend(db, pid).catch(() => {}); };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const ctx = migrationContext(db, client, m, emit, options.signal);
+  try {
+    if (options.signal?.aborted) throw new CancelledError();
+    if (m.transaction) {
+      await withLockRetries(client, async () => {
+        ctx.completed.length = 0;
+        await m.up(ctx);
+        await record(client, m, Date.now() - started, false);
+      }, { ...options.lockRetries, onEvent: emit, ...(options.signal ? { signal: options.signal } : {}) });
+    } else {
+      await m.up(ctx);
+      await record(client, m, Date.now() - started, false);
+    }
+  } catch (err) {
+    throw failure(m, ctx.completed, err, options.signal);
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  const durationMs = Date.now() - started;
+  emit({ type: 'migration_done', name: m.name, durationMs });
+  return { name: m.name, transactional: m.transaction, durationMs, adopted: false };
+}
+
+function failure(m: Migration, completed: string[], err: unknown, signal?: AbortSignal): SyncLookupError {
+  const cause = toSyncLookupError(err, { migration: m.name });
+  if (signal?.aborted || cause instanceof CancelledError) {
+    return new CancelledError(
+      m.transaction
+        ? `migration ${m.name} was cancelled and rolled back; the ledger is unchanged`
+        : `migration ${m.name} was cancelled; it is not recorded as applied, and the next migrate finishes it` +
+          (completed.length ? ` (done before the cancel: ${completed.length} step(s))` : ''),
+      { migration: m.name, completed });
+  }
+  if (cause instanceof LockNotAcquiredError || cause instanceof ConfigError) return cause;
+  const what = m.transaction
+    ? 'it was rolled back and the ledger is unchanged'
+    : `it is not transactional: ${completed.length} step(s) completed before the failure and stay done; ` +
+      'it is not recorded as applied, so the next migrate re-runs it (its steps are idempotent)';
+  return new MigrationError('migration_failed', `migration ${m.name} failed: ${cause.message}; ${what}`,
+    { migration: m.name, transactional: m.transaction, completed, ...cause.details }, { cause: err });
+}

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { withClient } from '../../src/db/connection.js';
+import { MigrationError } from '../../src/db/errors.js';
+import { sqlMigration } from '../../src/migrate/migration.js';
+import { migrate, migrationStatus } from '../../src/migrate/runner.js';
+import { builtinMigrations } from '../../src/migrations/index.js';
+import { PLAIN_SCHEMA_SQL } from '../../src/schema/sync-lookup.js';
+import { createTestDatabase, hasServer } from '../helpers/db.js';
+
+describe.runIf(hasServer())('migrate', () => {
+  it('applies the baseline and the record_type index on a fresh database, then is a no-op', async () => {
+    const t = await createTestDatabase();
+    const first = await migrate(t.db, { migrations: builtinMigrations() });
+    expect(first.applied.map((a) => a.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index']);
+    const { rows } = await t.query<{ indexname: string; valid: boolean }>(
+      `select c.relname as indexname, i.indisvalid as valid from pg_index i join pg_class c on c.oid = i.indexrelid
+        where i.indrelid = 'sync_lookup'::regclass order by 1`);
+    expect(rows).toContainEqual({ indexname: 'sync_lookup_record_type_updated_at_sync_tick', valid: true });
+    expect(rows).toHaveLength(5);
+    const second = await migrate(t.db, { migrations: builtinMigrations() });
+    expect(second.applied).toEqual([]);
+    expect(second.pending).toEqual([]);
+  });
+
+  it('--dry-run lists the SQL of pending migrations and changes nothing', async () => {
+    const t = await createTestDatabase();
+    const result = await migrate(t.db, { migrations: builtinMigrations(), dryRun: true });
+    expect(result.pending.map((p) => [p.name, p.transactional])).toEqual([
+      ['0001_baseline', true], ['0002_sync_lookup_record_type_index', false]]);
+    expect(result.pending[1]!.sql.join('\n')).toContain('CREATE INDEX CONCURRENTLY');
+    const { rows } = await t.query(`select to_regclass('sync_lookup') as t`);
+    expect(rows[0]!.t).toBeNull();
+  });
+
+  it('--to stops after the named migration and rejects unknown names', async () => {
+    const t = await createTestDatabase();
+    const r = await migrate(t.db, { migrations: builtinMigrations(), to: '0001_baseline' });
+    expect(r.applied.map((a) => a.name)).toEqual(['0001_baseline']);
+    await expect(migrate(t.db, { migrations: builtinMigrations(), to: 'nope' })).rejects.toThrow(/"nope" names no migration/);
+  });
+
+  it('adopts an existing table of the expected shape instead of creating it again', async () => {
+    const t = await createTestDatabase();
+    await t.query(PLAIN_SCHEMA_SQL.replace('sync_lookup_patient_id', 'my_site_patient_idx'));
+    await expect(migrate(t.db, { migrations: builtinMigrations() })).rejects.toThrow(/already exists.*--adopt/);
+    const r = await migrate(t.db, { migrations: builtinMigrations(), adopt: true });
+    expect(r.applied).toEqual([
+      expect.objectContaining({ name: '0001_baseline', adopted: true }),
+      expect.objectContaining({ name: '0002_sync_lookup_record_type_index', adopted: false }),
+    ]);
+    const { rows } = await t.query(`select count(*)::int as n from pg_indexes where tablename = 'sync_lookup'`);
+    expect(rows[0]!.n).toBe(5);
+  });
+
+  it('refuses to adopt a table whose shape differs, naming the difference', async () => {
+    const t = await createTestDatabase();
+    await t.query(PLAIN_SCHEMA_SQL.replace(/CREATE INDEX sync_lookup_patient_id[^;]*;/, ''));
+    await expect(migrate(t.db, { migrations: builtinMigrations(), adopt: true }))
+      .rejects.toThrow(/no index on sync_lookup \(patient_id\)/);
+  });
+
+  it('refuses an applied migration whose content changed, naming it', async () => {
+    const t = await createTestDatabase();
+    const m = sqlMigration({ name: '0003_extra', sql: 'create table extra (id int)' });
+    await migrate(t.db, { migrations: [...builtinMigrations(), m] });
+    const edited = sqlMigration({ name: '0003_extra', sql: 'create table extra (id bigint)' });
+    const err = await migrate(t.db, { migrations: [...builtinMigrations(), edited] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MigrationError);
+    expect((err as MigrationError).code).toBe('checksum_mismatch');
+    expect((err as Error).message).toContain('0003_extra');
+    const states = await withClient(t.db, { purpose: 'test' }, (c) => migrationStatus(c, [...builtinMigrations(), edited]));
+    expect(states.find((s) => s.name === '0003_extra')!.status).toBe('changed');
+  });
+
+  it('rolls back a transactional migration that fails halfway, leaving the ledger unchanged', async () => {
+    const t = await createTestDatabase();
+    const bad = sqlMigration({ name: '0003_bad', sql: 'create table half (id int); insert into half values (1); select 1/0' });
+    const err = await migrate(t.db, { migrations: [...builtinMigrations(), bad] }).catch((e: unknown) => e) as MigrationError;
+    expect(err.code).toBe('migration_failed');
+    expect(err.message).toMatch(/0003_bad failed: division by zero; it was rolled back/);
+    expect(err.details.sqlstate).toBe('22012');
+    const { rows } = await t.query(`select to_regclass('half') as t, (select count(*)::int from sync_lookup_migrations where name = '0003_bad') as n`);
+    expect(rows[0]).toEqual({ t: null, n: 0 });
+  });
+
+  it('reports what a non-transactional migration completed before failing', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations() });
+    const bad = {
+      name: '0003_two_indexes', transaction: false, source: 'two', plan: [],
+      async up(ctx: Parameters<ReturnType<typeof builtinMigrations>[number]['up']>[0]) {
+        await ctx.createIndexConcurrently({ table: 'sync_lookup', name: 'sl_first', columns: ['encounter_id'] });
+        await ctx.createIndexConcurrently({ table: 'sync_lookup', name: 'sl_second', columns: ['no_such_column'] });
+      },
+    };
+    const err = await migrate(t.db, { migrations: [...builtinMigrations(), bad] }).catch((e: unknown) => e) as MigrationError;
+    expect(err.message).toMatch(/not transactional: 1 step\(s\) completed/);
+    expect(err.details.completed).toEqual([expect.stringContaining('"sl_first"')]);
+    const { rows } = await t.query(`select to_regclass('sl_first') is not null as first,
+      exists(select 1 from sync_lookup_migrations where name = '0003_two_indexes') as recorded`);
+    expect(rows[0]).toEqual({ first: true, recorded: false });
+  });
+});
