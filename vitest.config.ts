@@ -7,6 +7,7 @@ const dbProject = (major: 15 | 18) => ({
     name: `pg${major}`,
     include: ['test/db/**/*.test.ts', 'test/e2e/**/*.test.ts'],
     globalSetup: [`test/setup/global-pg${major}.ts`],
+    env: { SYNC_LOOKUP_TEST_PG: String(major) },
     testTimeout: 120_000,
     hookTimeout: 300_000,
   },
