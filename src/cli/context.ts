@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { databaseFromUrl, type Database } from '../db/connection.js';
+import { databaseFromUrl, withClient, type Database } from '../db/connection.js';
 import { startEmbedded, stopEmbedded } from '../db/embedded.js';
 import { CancelledError, ConfigError } from '../db/errors.js';
 import { Output, exitCodeOf } from './output.js';
@@ -32,11 +32,25 @@ export async function withDatabase<T>(ctx: CommandContext, fn: (db: Database) =>
   const dirOption = ctx.globals.embeddedDir ? { dataDir: ctx.globals.embeddedDir } : {};
   const server = await startEmbedded(dirOption);
   if (server.started && ctx.out.verbose) ctx.out.info(`started embedded PostgreSQL on port ${server.port}`);
+  const db = databaseFromUrl(server.url);
   try {
-    return await fn(databaseFromUrl(server.url));
+    return await fn(db);
   } finally {
-    if (server.started) await stopEmbedded(dirOption);
+    if (server.started) {
+      // Another command may have started using the server meanwhile: never pull it from under it.
+      const others = await otherSessions(db).catch(() => 0);
+      if (others > 0) ctx.out.info(`leaving the embedded server running: ${others} other session(s) use it (sync-lookup db stop ends it)`);
+      else await stopEmbedded(dirOption);
+    }
   }
+}
+
+async function otherSessions(db: Database): Promise<number> {
+  return withClient(db, { purpose: 'shutdown-check' }, async (c) => {
+    const { rows } = await c.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()`);
+    return rows[0]?.n ?? 0;
+  });
 }
 
 /**
