@@ -14,3 +14,6 @@ export * from './migrate/lock-retries.js';
 export * from './migrate/concurrent-index.js';
 export { builtinMigrations } from './migrations/index.js';
 export * from './inspect/index-progress.js';
+export * from './lookup/registry.js';
+export * from './lookup/source.js';
+export * from './lookup/sql.js';

@@ -1,0 +1,203 @@
+import type pg from 'pg';
+import { quoteIdent } from '../db/quote.js';
+import type { ColumnType, ModelDefinition, ModelRegistry } from './registry.js';
+
+/*
+ * The sync clock and the source tables.
+ *
+ * The clock is one row, `sync_clock.tick`. Every insert or update of a source row stamps
+ * `updated_at_sync_tick` with the clock's current value, reading it `FOR SHARE`: the row lock is held
+ * until the writer commits. A build "tocks" the clock (`UPDATE … SET tick = tick + 1`), which waits for
+ * every writer still holding the old value; so once the tock returns end tick E, every source row with
+ * a tick below E is committed and visible, and every later write gets a tick >= E. That is what makes
+ * "rows with tick > since" a complete set without gaps. A writer in a REPEATABLE READ transaction that
+ * started before the tock gets a serialization error instead of silently stamping a stale tick.
+ *
+ * Hard deletes leave a tombstone (record type, id, tick) through a statement-level AFTER DELETE trigger
+ * (transition table: one INSERT … SELECT per statement, not one per row), so the next build deletes
+ * exactly those lookup rows through the unique index instead of anti-joining the whole lookup table.
+ * TRUNCATE of a source table fires no delete trigger: rebuild that model instead.
+ */
+
+/** The one-row table holding the sync clock. */
+export const CLOCK_TABLE = 'sync_clock';
+/** Hard deletes of source rows, consumed (and pruned) by the next build. */
+export const TOMBSTONES_TABLE = 'sync_lookup_tombstones';
+/** Trigger function stamping `updated_at_sync_tick` from the clock. */
+export const SET_TICK_FUNCTION = 'sync_lookup_set_sync_tick';
+/** Trigger function recording tombstones for hard deletes. */
+export const TOMBSTONE_FUNCTION = 'sync_lookup_record_tombstones';
+
+const SQL_TYPES: Record<ColumnType, string> = {
+  text: 'text', uuid: 'uuid', integer: 'integer', bigint: 'bigint', numeric: 'numeric', boolean: 'boolean',
+  date: 'date', timestamp: 'timestamp', timestamptz: 'timestamptz', jsonb: 'jsonb',
+};
+
+/** The SQL type of a registry column type. */
+export function sqlType(type: ColumnType): string {
+  return SQL_TYPES[type];
+}
+
+/**
+ * DDL of the clock, the tombstone table and the two trigger functions; idempotent.
+ *
+ * @example
+ * await client.query(CLOCK_SETUP_SQL);
+ */
+export const CLOCK_SETUP_SQL = `
+CREATE TABLE IF NOT EXISTS ${CLOCK_TABLE} (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  tick bigint NOT NULL
+);
+INSERT INTO ${CLOCK_TABLE} (singleton, tick) VALUES (true, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS ${TOMBSTONES_TABLE} (
+  record_type varchar(255) NOT NULL,
+  record_id text NOT NULL,
+  deleted_at_sync_tick bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${TOMBSTONES_TABLE}_tick ON ${TOMBSTONES_TABLE} (deleted_at_sync_tick);
+CREATE INDEX IF NOT EXISTS ${TOMBSTONES_TABLE}_record ON ${TOMBSTONES_TABLE} (record_type, record_id);
+CREATE OR REPLACE FUNCTION ${SET_TICK_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  SELECT tick INTO NEW.updated_at_sync_tick FROM ${CLOCK_TABLE} FOR SHARE;
+  RETURN NEW;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION ${TOMBSTONE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  current_tick bigint;
+BEGIN
+  SELECT tick INTO current_tick FROM ${CLOCK_TABLE} FOR SHARE;
+  INSERT INTO ${TOMBSTONES_TABLE} (record_type, record_id, deleted_at_sync_tick)
+    SELECT TG_TABLE_NAME, o.id::text, current_tick FROM deleted_rows o;
+  RETURN NULL;
+END
+$fn$;
+`.trim();
+
+/** The parts of one source table's DDL, so a bulk load can create indexes and triggers after the data. */
+export interface SourceTableDdl {
+  table: string;
+  create: string;
+  /** Primary key and the `(updated_at_sync_tick, id)` index every build and rebuild chunk walks. */
+  indexes: string[];
+  triggers: string[];
+}
+
+/** Name of a source table's tick index. */
+export function sourceTickIndexName(model: Pick<ModelDefinition, 'name'>): string {
+  return `${model.name.slice(0, 50)}_sync_tick_id`;
+}
+
+/**
+ * DDL of a model's source table: `id uuid`, timestamps, `deleted_at` (soft delete),
+ * `updated_at_sync_tick`, `pushed_by_device_id`, then the model's columns.
+ *
+ * @example
+ * const ddl = sourceTableDdl(builtinRegistry().get('notes'));
+ * await client.query(ddl.create); for (const s of [...ddl.indexes, ...ddl.triggers]) await client.query(s);
+ */
+export function sourceTableDdl(model: ModelDefinition): SourceTableDdl {
+  const t = quoteIdent(model.name);
+  const columns = [
+    'id uuid NOT NULL',
+    'created_at timestamp NOT NULL DEFAULT localtimestamp',
+    'updated_at timestamp NOT NULL DEFAULT localtimestamp',
+    'deleted_at timestamp',
+    'updated_at_sync_tick bigint NOT NULL DEFAULT 0',
+    'pushed_by_device_id text',
+    ...model.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`),
+  ];
+  return {
+    table: model.name,
+    create: `CREATE TABLE ${t} (\n  ${columns.join(',\n  ')}\n)`,
+    indexes: [
+      `ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(`${model.name.slice(0, 55)}_pkey`)} PRIMARY KEY (id)`,
+      `CREATE INDEX ${quoteIdent(sourceTickIndexName(model))} ON ${t} (updated_at_sync_tick, id)`,
+    ],
+    triggers: [
+      `CREATE TRIGGER sync_lookup_tick BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${SET_TICK_FUNCTION}()`,
+      `CREATE TRIGGER sync_lookup_tombstones AFTER DELETE ON ${t} REFERENCING OLD TABLE AS deleted_rows ` +
+        `FOR EACH STATEMENT EXECUTE FUNCTION ${TOMBSTONE_FUNCTION}()`,
+    ],
+  };
+}
+
+/** Options of `setupSourceTables`. */
+export interface SetupSourceOptions {
+  /** Drop the models' tables first (CASCADE). Default false: existing tables are left as they are. */
+  replace?: boolean;
+  /** Skip indexes and triggers (a bulk load adds them afterwards with `finishSourceTables`). Default false. */
+  deferIndexes?: boolean;
+}
+
+/**
+ * Creates the clock, the tombstone table and every model's source table (those that do not exist yet).
+ * Returns the names of the tables it created.
+ *
+ * @example
+ * await setupSourceTables(client, builtinRegistry());
+ */
+export async function setupSourceTables(client: pg.ClientBase, registry: ModelRegistry, options: SetupSourceOptions = {}): Promise<string[]> {
+  await client.query(CLOCK_SETUP_SQL);
+  const created: string[] = [];
+  for (const model of registry.models) {
+    if (options.replace) await client.query(`DROP TABLE IF EXISTS ${quoteIdent(model.name)} CASCADE`);
+    const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [quoteIdent(model.name)]);
+    if (rows[0]?.exists) continue;
+    const ddl = sourceTableDdl(model);
+    await client.query(ddl.create);
+    if (!options.deferIndexes) for (const sql of [...ddl.indexes, ...ddl.triggers]) await client.query(sql);
+    created.push(model.name);
+  }
+  return created;
+}
+
+/**
+ * Adds the indexes and triggers `setupSourceTables({ deferIndexes: true })` left out.
+ *
+ * @example
+ * await finishSourceTables(client, registry.models);
+ */
+export async function finishSourceTables(client: pg.ClientBase, models: readonly ModelDefinition[]): Promise<void> {
+  for (const model of models) {
+    const ddl = sourceTableDdl(model);
+    for (const sql of [...ddl.indexes, ...ddl.triggers]) await client.query(sql);
+  }
+}
+
+/**
+ * The clock's current tick (what a write now would be stamped with).
+ *
+ * @example
+ * const tick = await currentTick(client);
+ */
+export async function currentTick(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ tick: string }>(`SELECT tick FROM ${CLOCK_TABLE}`);
+  return Number(rows[0]?.tick ?? 0);
+}
+
+/**
+ * Advances the clock by one and returns the new tick E. Waits for every writer still holding the old
+ * tick (their `FOR SHARE` lock), so afterwards every source row with a tick below E is committed.
+ * Run it in its own short transaction (or autocommit): the row lock it takes blocks writers until commit.
+ *
+ * @example
+ * const endTick = await tockClock(client);
+ */
+export async function tockClock(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ tick: string }>(`UPDATE ${CLOCK_TABLE} SET tick = tick + 1 RETURNING tick`);
+  return Number(rows[0]!.tick);
+}
+
+/**
+ * Moves the clock forward to at least `tick` (after a bulk load that stamped ticks itself).
+ *
+ * @example
+ * await advanceClockTo(client, maxLoadedTick + 1);
+ */
+export async function advanceClockTo(client: pg.ClientBase, tick: number): Promise<number> {
+  const { rows } = await client.query<{ tick: string }>(
+    `UPDATE ${CLOCK_TABLE} SET tick = greatest(tick, $1::bigint) RETURNING tick`, [tick]);
+  return Number(rows[0]!.tick);
+}
