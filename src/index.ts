@@ -17,3 +17,5 @@ export * from './inspect/index-progress.js';
 export * from './lookup/registry.js';
 export * from './lookup/source.js';
 export * from './lookup/sql.js';
+export * from './inspect/plan.js';
+export { loadSqlParser, conditionConjuncts, expressionColumns } from './inspect/plan-expr.js';
