@@ -1,0 +1,188 @@
+import type pg from 'pg';
+import { quoteIdent, quoteQualified, type QualifiedName } from '../db/quote.js';
+import type { ModelRegistry } from '../lookup/registry.js';
+import { detectLayout, typePartitions, type Layout, type TypePartition } from '../schema/partitioned.js';
+import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
+import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-run.js';
+import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
+import { knownLookupTypes } from './models.js';
+import { normalizeTypes, presentTypes, requireKnown, requireRecordTypeIndex } from './record-types.js';
+import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
+
+/** Options of `purgeRecordTypes`. */
+export interface PurgeOptions extends OperationOptions {
+  /** The model registry whose names count as known types (default: the built-in one). */
+  registry?: ModelRegistry;
+}
+
+const LOOKUP: QualifiedName = { schema: 'public', name: LOOKUP_TABLE };
+const T = quoteIdent(LOOKUP_TABLE);
+
+/** The statements purge runs, with `$n` parameters (shown by --dry-run and documented). */
+export const PURGE_SQL = {
+  /** Materialised once (WITH HOLD): the ids of the types' rows, read through the record_type index. */
+  collect: (cursor: string) =>
+    `DECLARE ${quoteIdent(cursor)} SCROLL CURSOR WITH HOLD FOR SELECT id FROM ${T} ` +
+    'WHERE record_type = ANY($1::text[]) AND ($2::bigint IS NULL OR id > $2) ORDER BY id',
+  /** One batch: primary-key lookups of ids collected above (record_type repeated so nothing else is ever hit). */
+  deleteBatch: `DELETE FROM ${T} WHERE id = ANY($1::bigint[]) AND record_type = ANY($2::text[])`,
+  /** Rows of the types that appeared after the ids were collected (a build still writing the type). */
+  sweep: `DELETE FROM ${T} WHERE record_type = ANY($1::text[]) AND id = ANY(ARRAY(SELECT id FROM ${T} WHERE record_type = ANY($1::text[]) LIMIT $2))`,
+  truncate: (partition: QualifiedName) => `TRUNCATE ${quoteQualified(partition)}`,
+} as const;
+
+/** The partition that holds exactly this one type, if any. */
+function ownPartition(parts: TypePartition[], type: string): TypePartition | undefined {
+  return parts.find((p) => !p.isDefault && p.types.length === 1 && p.types[0] === type);
+}
+
+async function purgeStrategies(session: WorkSession, types: string[], layout: Layout): Promise<TypeStrategy[]> {
+  const parts = layout === 'partitioned' ? await typePartitions(session.client) : [];
+  return types.map((type): TypeStrategy => {
+    const own = ownPartition(parts, type);
+    if (own) {
+      return {
+        record_type: type, strategy: 'partition_truncate', partition: own.table.name,
+        reason: `${type} has its own partition ${own.table.name}: TRUNCATE it (no row-by-row delete, no dead tuples, no VACUUM needed)`,
+      };
+    }
+    const holder = parts.find((p) => p.types.includes(type)) ?? parts.find((p) => p.isDefault);
+    return {
+      record_type: type, strategy: 'keyset_batches', partition: holder?.table.name ?? null,
+      reason: (holder ? `${type} shares partition ${holder.table.name} with other types, so it cannot be truncated: ` : '') +
+        'ids collected once through the record_type index, then deleted in short primary-key batches ' +
+        '(each batch reads only the rows it deletes, whatever the table size)',
+    };
+  });
+}
+
+async function validatePurge(session: WorkSession, input: string[], registry?: ModelRegistry): Promise<string[]> {
+  const types = normalizeTypes(input);
+  // A removed model is purged precisely because it is no longer registered: types present in the table count as known.
+  requireKnown(types, new Set([...knownLookupTypes(registry), ...(await presentTypes(session.client))]));
+  return types;
+}
+
+async function runPurge(h: JobHandle, types: string[], strategies: TypeStrategy[]): Promise<void> {
+  const parts = h.layout === 'partitioned' ? await typePartitions(h.session.client) : [];
+  for (const s of strategies.filter((x) => x.strategy === 'partition_truncate')) {
+    const part = ownPartition(parts, s.record_type)!;
+    await h.phase(`truncate:${s.record_type}`, async () => {
+      await h.batch(async () => {
+        // ACCESS EXCLUSIVE on this partition only (pulls of other types are not affected), taken first so a
+        // busy partition fails fast under lock_timeout and is retried; the count is exact under the lock.
+        await h.session.query(`LOCK TABLE ${quoteQualified(part.table)} IN ACCESS EXCLUSIVE MODE`, [], h.signal);
+        const { rows } = await h.session.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteQualified(part.table)}`, [], h.signal);
+        await h.session.query(PURGE_SQL.truncate(part.table), [], h.signal);
+        const n = Number(rows[0]?.n ?? 0);
+        return { rows: n, after: null, counts: { deleted: n } };
+      });
+    });
+  }
+  const batched = strategies.filter((x) => x.strategy === 'keyset_batches').map((x) => x.record_type);
+  if (!batched.length) return;
+  await h.phase('delete', async () => {
+    const cursorName = `sync_lookup_purge_${h.jobId}`;
+    await h.session.query(PURGE_SQL.collect(cursorName), [batched, h.cursor.after], h.signal);
+    try {
+      const moved = await h.session.query(`MOVE FORWARD ALL IN ${quoteIdent(cursorName)}`);
+      await h.session.query(`MOVE ABSOLUTE 0 IN ${quoteIdent(cursorName)}`);
+      await h.setTotal(h.rowsDone + (moved.rowCount ?? 0));
+      for (;;) {
+        const { rows } = await h.session.query<{ id: string }>(`FETCH FORWARD ${h.sizer.rows} FROM ${quoteIdent(cursorName)}`);
+        if (!rows.length) break;
+        const ids = rows.map((r) => r.id);
+        await h.batch(async () => {
+          const r = await h.session.query(PURGE_SQL.deleteBatch, [ids, batched], h.signal);
+          return { rows: r.rowCount ?? 0, after: ids[ids.length - 1]!, counts: { deleted: r.rowCount ?? 0 } };
+        });
+      }
+    } finally {
+      await h.session.client.query(`CLOSE ${quoteIdent(cursorName)}`).catch(() => {});
+    }
+  });
+  await h.phase('sweep', async () => {
+    for (;;) {
+      const r = await h.batch(async () => {
+        const d = await h.session.query(PURGE_SQL.sweep, [batched, h.sizer.rows], h.signal);
+        return { rows: d.rowCount ?? 0, after: null, counts: { deleted: d.rowCount ?? 0 } };
+      });
+      if (r.rows === 0) break;
+    }
+  });
+}
+
+async function purgeRelations(h: JobHandle, _types: string[], strategies: TypeStrategy[]): Promise<{ analyze: QualifiedName[]; vacuum: QualifiedName[] }> {
+  if (h.layout === 'plain') return { analyze: [LOOKUP], vacuum: [LOOKUP] };
+  const parts = await typePartitions(h.session.client);
+  const rel = (name: string | null) => parts.find((p) => p.table.name === name)?.table;
+  const truncated = strategies.filter((s) => s.strategy === 'partition_truncate').map((s) => rel(s.partition)).filter((x): x is QualifiedName => !!x);
+  const batched = strategies.filter((s) => s.strategy === 'keyset_batches').map((s) => rel(s.partition)).filter((x): x is QualifiedName => !!x);
+  const uniq = (l: QualifiedName[]) => [...new Map(l.map((r) => [r.name, r])).values()];
+  return { analyze: uniq([...truncated, ...batched]), vacuum: uniq(batched) };
+}
+
+/** The job spec of purge (used by `purgeRecordTypes` and the seed-migration helpers). */
+export function purgeSpec(registry?: ModelRegistry): JobSpec {
+  return {
+    operation: 'purge',
+    key: {},
+    validate: (session, types) => validatePurge(session, types, registry),
+    strategies: purgeStrategies,
+    run: runPurge,
+    changedRelations: purgeRelations,
+  };
+}
+
+/**
+ * Removes every lookup row of the given record types (a model that was removed or renamed), in time
+ * proportional to those rows, not to the table: on the plain layout the ids are collected once through
+ * the record_type index and deleted in short primary-key batches; on the partitioned layout a type with
+ * its own partition is TRUNCATEd. Resumable, cancellable, followed by ANALYZE (when the change passes
+ * autovacuum's threshold) and VACUUM (unless `vacuum: false`).
+ *
+ * @example
+ * const r = await purgeRecordTypes(db, { types: ['encounter_medications'], onProgress: (p) => log(p.rows_done) });
+ * console.log(r.rows_deleted, r.strategy, r.vacuum_ms);
+ */
+export async function purgeRecordTypes(target: MaintenanceTarget, options: PurgeOptions): Promise<OperationResult> {
+  return runJob(target, purgeSpec(options.registry), options);
+}
+
+/**
+ * What `purge` would do: strategy per type, estimated rows and time, the SQL, and the plans.
+ *
+ * @example
+ * const plan = await planPurge(db, { types: ['encounter_medications'] });
+ */
+export async function planPurge(target: MaintenanceTarget, options: PurgeOptions): Promise<DryRunReport> {
+  const session = await openWorkSession(target, 'purge-dry-run');
+  try {
+    await requireRecordTypeIndex(session.client);
+    const layout = (await detectLayout(session.client)) as Layout;
+    const types = await validatePurge(session, options.types ?? [], options.registry);
+    const strategies = await purgeStrategies(session, types, layout);
+    const batched = strategies.filter((s) => s.strategy === 'keyset_batches').map((s) => s.record_type);
+    const statements: PlannedStatement[] = [];
+    for (const s of strategies.filter((x) => x.strategy === 'partition_truncate')) {
+      statements.push({ purpose: `truncate the partition of ${s.record_type}`, sql: PURGE_SQL.truncate({ schema: 'public', name: s.partition! }), params: [], explain: false });
+    }
+    if (batched.length) {
+      statements.push(
+        { purpose: 'collect the ids of the rows to delete (once, through the record_type index)', sql: PURGE_SQL.collect('c').replace(/^DECLARE .* FOR /, ''), params: [batched, null], explain: true },
+        { purpose: 'delete one batch by primary key', sql: PURGE_SQL.deleteBatch, params: [await sampleIds(session.client, batched), batched], explain: true },
+      );
+    }
+    return await dryRunReport(session, {
+      operation: 'purge', types, layout, strategies, statements, rowsPerSecond: 50_000,
+      estimateSql: `SELECT 1 FROM ${T} WHERE record_type = ANY($1::text[])`, estimateParams: [types],
+    });
+  } finally {
+    await session.close();
+  }
+}
+
+async function sampleIds(client: pg.ClientBase, types: string[]): Promise<string[]> {
+  const { rows } = await client.query<{ id: string }>(`SELECT id FROM ${T} WHERE record_type = ANY($1::text[]) LIMIT 1000`, [types]);
+  return rows.map((r) => r.id);
+}
