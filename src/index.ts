@@ -19,3 +19,5 @@ export * from './lookup/source.js';
 export * from './lookup/sql.js';
 export * from './inspect/plan.js';
 export { loadSqlParser, conditionConjuncts, expressionColumns } from './inspect/plan-expr.js';
+export * from './inspect/explain.js';
+export * from './inspect/json.js';

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { Output, exitCodeOf } from './output.js';
 import { registerDb } from './commands/db.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerExplain } from './commands/explain.js';
 
 const program = new Command('sync-lookup')
   .description('runs and maintains the sync_lookup table of an offline-first sync server on PostgreSQL')
@@ -12,7 +13,7 @@ const program = new Command('sync-lookup')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate]) register(program);
+for (const register of [registerDb, registerMigrate, registerExplain]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,361 @@
+import { parse } from 'libpg-query';
+import type pg from 'pg';
+import { withClient, type Database } from '../db/connection.js';
+import { ConfigError, SqlState, toSyncLookupError } from '../db/errors.js';
+import { builtinRegistry, type ModelDefinition, type ModelRegistry } from '../lookup/registry.js';
+import {
+  pullChunkQuery, publishStagedRows, selectLookupRows, upsertLookupRows, verifyModelQuery, type SqlQuery,
+} from '../lookup/sql.js';
+import { PURGE_SQL } from '../maintenance/purge.js';
+import { LOOKUP_TABLE, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js';
+import {
+  classifyPlan, explainStatement, readPlanContext, type ClassifyOptions, type PlanFinding, type Severity,
+} from './plan.js';
+import { loadSqlParser } from './plan-expr.js';
+
+/*
+ * `sync-lookup explain`: EXPLAIN of every hot query of the system with parameters read from the data.
+ * The lookup engine owns its queries (src/lookup/sql.ts, used verbatim here); the statements below are
+ * the ones nobody else runs: the seed's original forms, kept to show what they cost, and the
+ * initial-tick maxima of the seed's backfill migration.
+ */
+
+/**
+ * The seed's purge: one DELETE over every row of the given types. Without a record_type-led index
+ * it reads the whole table.
+ *
+ * @example
+ * seedPurgeQuery(['patient_program_registrations', 'patient_program_registration_conditions'])
+ */
+export function seedPurgeQuery(types: readonly string[]): SqlQuery {
+  return { text: `DELETE FROM ${LOOKUP_TABLE} WHERE record_type = ANY($1::text[])`, values: [[...types]] };
+}
+
+/**
+ * The seed's emptiness test: counts every row to learn whether there is one.
+ *
+ * @example
+ * emptinessCountQuery().text // 'SELECT count(*) = 0 AS empty FROM sync_lookup'
+ */
+export function emptinessCountQuery(): SqlQuery {
+  return { text: `SELECT count(*) = 0 AS empty FROM ${LOOKUP_TABLE}`, values: [] };
+}
+
+/**
+ * The emptiness test as it should be: stops at the first row.
+ *
+ * @example
+ * const { rows: [r] } = await client.query(emptinessExistsQuery().text); // r.empty
+ */
+export function emptinessExistsQuery(): SqlQuery {
+  return { text: `SELECT NOT EXISTS (SELECT 1 FROM ${LOOKUP_TABLE}) AS empty`, values: [] };
+}
+
+/**
+ * The seed's backfill of the initial tick: the highest lookup tick below the first recorded build.
+ * A backward scan of the tick index answers it; the seed worried it would not.
+ *
+ * @example
+ * const { rows: [r] } = await client.query(initialTickMaximaQuery().text); // r.max_tick
+ */
+export function initialTickMaximaQuery(): SqlQuery {
+  return {
+    text: `SELECT max(updated_at_sync_tick) AS max_tick FROM ${LOOKUP_TABLE}
+ WHERE updated_at_sync_tick < (SELECT min(lookup_end_tick) FROM ${TICKS_TABLE})`,
+    values: [],
+  };
+}
+
+/** Parameters read from the data, so each hot query is explained as it really runs. */
+export interface RepresentativeParams {
+  /** The least frequent record type the statistics know (a real small type). */
+  smallType: string;
+  /** The two least frequent types (the seed's purge named two). */
+  smallTypes: string[];
+  /** A tick near the top of the clock: the previous build's end tick. */
+  sinceTick: number;
+  /** The highest tick in the lookup. */
+  topTick: number;
+  /** The last build's end tick, or null before the first build. */
+  lastEndTick: number | null;
+  patients: string[];
+  facilities: string[];
+  /** The first ids of the table (a purge batch's primary-key lookups). */
+  sampleIds: string[];
+  /** Where the values came from, in words. */
+  notes: string[];
+}
+
+/**
+ * Reads representative parameters from the statistics and the tick ledger, never by scanning the table.
+ *
+ * @example
+ * const p = await representativeParams(client, builtinRegistry());
+ * p.smallType // 'patient_program_registration_conditions'
+ */
+export async function representativeParams(client: pg.ClientBase, registry: ModelRegistry): Promise<RepresentativeParams> {
+  const notes: string[] = [];
+  const mcv = async (column: string) => {
+    const { rows } = await client.query<{ vals: string[] | null; freqs: number[] | null }>(
+      `select most_common_vals::text::text[] as vals, most_common_freqs::float8[] as freqs
+         from pg_stats where schemaname = current_schema() and tablename = $1 and attname = $2 order by inherited limit 1`,
+      [LOOKUP_TABLE, column]);
+    const r = rows[0];
+    return (r?.vals ?? []).map((v, i) => ({ value: v, freq: r?.freqs?.[i] ?? 0 }));
+  };
+  const types = (await mcv('record_type')).filter((t) => registry.has(t.value) || registry.names.length === 0);
+  types.sort((a, b) => a.freq - b.freq);
+  let smallTypes = types.slice(0, 2).map((t) => t.value);
+  if (smallTypes.length) {
+    notes.push(`record types from pg_stats: ${types.slice(0, 2).map((t) => `${t.value} (${(t.freq * 100).toFixed(2)} %)`).join(', ')}`);
+  } else {
+    // No statistics yet (never analyzed): the registry's smallest declared shares.
+    smallTypes = [...registry.models].sort((a, b) => (a.share ?? 1) - (b.share ?? 1)).slice(0, 2).map((m) => m.name);
+    notes.push(`no statistics on ${LOOKUP_TABLE}.record_type: took the registry's smallest models`);
+  }
+  const smallType = smallTypes[0] ?? 'patient_program_registrations';
+  const { rows: [t] } = await client.query<{ top: string | null; last: string | null; prev: string | null }>(
+    `select (select updated_at_sync_tick from ${LOOKUP_TABLE} order by updated_at_sync_tick desc limit 1)::text as top,
+            (select lookup_end_tick from ${TICKS_TABLE} order by lookup_end_tick desc limit 1)::text as last,
+            (select lookup_end_tick from ${TICKS_TABLE} order by lookup_end_tick desc offset 1 limit 1)::text as prev`);
+  const topTick = Number(t?.top ?? 0);
+  const lastEndTick = t?.last === null || t?.last === undefined ? null : Number(t.last);
+  const sinceTick = t?.prev !== null && t?.prev !== undefined ? Number(t.prev) : Math.max(-1, topTick - 1);
+  notes.push(t?.prev ? `since = the previous build's end tick ${sinceTick}` : `since = the top tick - 1 (${sinceTick})`);
+  const sample = async (column: 'patient_id' | 'facility_id') => {
+    const fromStats = (await mcv(column)).slice(0, 3).map((v) => v.value);
+    if (fromStats.length) return fromStats;
+    // No statistics: the first few values; a scan that stops after three matching rows.
+    const { rows } = await client.query<{ v: string }>(
+      `select ${column} as v from ${LOOKUP_TABLE} where ${column} is not null limit 3`);
+    return rows.map((r) => r.v);
+  };
+  const { rows: ids } = await client.query<{ id: string }>(`select id::text as id from ${LOOKUP_TABLE} order by id limit 1000`);
+  return {
+    smallType, smallTypes: smallTypes.length ? smallTypes : [smallType], sinceTick, topTick, lastEndTick,
+    patients: await sample('patient_id'), facilities: await sample('facility_id'), sampleIds: ids.map((r) => r.id), notes,
+  };
+}
+
+/** One statement `explain` judges. */
+export interface HotQuery {
+  name: string;
+  title: string;
+  /** `system`: what sync-lookup runs; `seed`: the seed's original form, shown for comparison (not in the exit code). */
+  form: 'system' | 'seed';
+  query: SqlQuery;
+  classify?: ClassifyOptions;
+  /** Why it cannot be explained here (e.g. no source table), instead of a query. */
+  skipped?: string;
+}
+
+/**
+ * The hot queries of the system with representative parameters: incremental and initial pull, build
+ * upsert, staged-tick publish, purge and rebuild of one type, verify, the emptiness test, the
+ * initial-tick maxima; plus the seed's original forms for comparison.
+ *
+ * @example
+ * const queries = hotQueries(await representativeParams(client, registry), registry, new Set(['notes']));
+ */
+export function hotQueries(p: RepresentativeParams, registry: ModelRegistry, sourceTables: ReadonlySet<string>): HotQuery[] {
+  const model: ModelDefinition | undefined = registry.has(p.smallType) ? registry.get(p.smallType) : undefined;
+  const noSource = !model ? `record type ${p.smallType} is not in the model registry`
+    : !sourceTables.has(model.name) ? `source table ${model.name} does not exist (run sync-lookup seed)` : undefined;
+  const withModel = (fn: (m: ModelDefinition) => SqlQuery): SqlQuery => (model && !noSource ? fn(model) : { text: '', values: [] });
+  const qs: HotQuery[] = [
+    { name: 'pull_incremental', title: `pull since ${p.sinceTick} (${p.smallTypes.join(', ')}, ${p.patients.length} patients, ${p.facilities.length} facilities)`, form: 'system',
+      query: pullChunkQuery({ sinceTick: p.sinceTick, types: p.smallTypes, patients: p.patients, facilities: p.facilities, limit: 1000 }) },
+    { name: 'pull_initial', title: `initial pull (since -1) of ${p.smallType}`, form: 'system',
+      query: pullChunkQuery({ sinceTick: -1, types: [p.smallType], patients: p.patients, facilities: p.facilities, limit: 1000 }) },
+    { name: 'build_upsert', title: `incremental build upsert of ${p.smallType} since ${p.lastEndTick ?? p.topTick}`, form: 'system',
+      query: withModel((m) => upsertLookupRows(m, { lookupTick: STAGED_TICK, sinceTick: p.lastEndTick ?? p.topTick, limit: 20_000 })),
+      ...(noSource ? { skipped: noSource } : {}) },
+    { name: 'publish_staged', title: 'publish staged rows (tick -2) at a new end tick', form: 'system',
+      query: publishStagedRows(p.topTick + 1) },
+    // The maintenance purge (src/maintenance/purge.ts): ids collected once by a cursor, then deleted in
+    // primary-key batches. EXPLAIN accepts the DECLARE and plans its query.
+    { name: 'purge_type', title: `purge one type (${p.smallType}): collect its ids`, form: 'system',
+      query: { text: PURGE_SQL.collect('sync_lookup_explain'), values: [[p.smallType], null] } },
+    { name: 'purge_batch', title: `purge one type (${p.smallType}): delete one batch of ${p.sampleIds.length} ids`, form: 'system',
+      query: { text: PURGE_SQL.deleteBatch, values: [p.sampleIds, [p.smallType]] } },
+    { name: 'rebuild_type', title: `rebuild one type: read ${p.smallType} from its source`, form: 'system',
+      query: withModel((m) => selectLookupRows(m, { lookupTick: 'source' })),
+      // A rebuild reads every source row of its model by definition.
+      classify: { fullScanExpected: true }, ...(noSource ? { skipped: noSource } : {}) },
+    { name: 'verify_type', title: `verify ${p.smallType}`, form: 'system',
+      query: withModel((m) => verifyModelQuery(m, { builtBeforeTick: p.lastEndTick })),
+      classify: { fullScanExpected: true }, ...(noSource ? { skipped: noSource } : {}) },
+    { name: 'emptiness_exists', title: 'emptiness test by EXISTS', form: 'system', query: emptinessExistsQuery() },
+    { name: 'initial_tick_maxima', title: 'initial-tick maxima (highest tick below the first build)', form: 'system', query: initialTickMaximaQuery() },
+    { name: 'seed_purge', title: `the seed's purge DELETE … WHERE record_type IN (${p.smallTypes.join(', ')})`, form: 'seed',
+      query: seedPurgeQuery(p.smallTypes) },
+    { name: 'seed_emptiness_count', title: "the seed's emptiness test by count(*)", form: 'seed', query: emptinessCountQuery() },
+  ];
+  return qs;
+}
+
+/** The verdict on one statement. */
+export interface QueryReport {
+  name: string;
+  title: string;
+  form: 'system' | 'seed';
+  sql: string;
+  params: unknown[];
+  /** ok / warn / fail from the plan; `skipped` when it could not be explained here; `error` when EXPLAIN failed. */
+  verdict: Severity | 'skipped' | 'error';
+  reason: string;
+  fix: string | null;
+  /** The plan in words. */
+  plan: string | null;
+  planningMs: number | null;
+  executionMs: number | null;
+  findings: PlanFinding[];
+}
+
+/** The result of `explain`. */
+export interface ExplainReport {
+  serverVersion: string;
+  analyzed: boolean;
+  /** Worst verdict over the system's queries (the seed's forms are shown for comparison only). */
+  verdict: Severity;
+  params: RepresentativeParams | null;
+  queries: QueryReport[];
+}
+
+/** Options of {@link explainHotQueries} and {@link explainSql}. */
+export interface ExplainRunOptions {
+  /** Execute each statement (EXPLAIN ANALYZE, BUFFERS) inside a transaction that is rolled back. */
+  analyze?: boolean;
+  registry?: ModelRegistry;
+  /** Rows from which a table counts as large (see ClassifyOptions). */
+  largeTableRows?: number;
+  /** Per statement; default 0 (none) without analyze, 10 minutes with it. */
+  statementTimeoutMs?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: { type: 'query_done'; name: string; verdict: QueryReport['verdict'] }) => void;
+}
+
+async function explainOne(client: pg.ClientBase, q: HotQuery, options: ExplainRunOptions): Promise<QueryReport> {
+  const report: QueryReport = {
+    name: q.name, title: q.title, form: q.form, sql: q.query.text, params: q.query.values,
+    verdict: 'skipped', reason: q.skipped ?? '', fix: null, plan: null, planningMs: null, executionMs: null, findings: [],
+  };
+  if (q.skipped) return report;
+  try {
+    const r = await explainStatement(client, q.query.text, q.query.values, { analyze: !!options.analyze });
+    const context = await readPlanContext(client, [r]);
+    const v = await classifyPlan(r, context, {
+      ...(options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {}), ...q.classify,
+    });
+    return { ...report, verdict: v.verdict, reason: v.reason, fix: v.fix, plan: v.description,
+      planningMs: r.planningMs, executionMs: r.executionMs, findings: v.findings };
+  } catch (err) {
+    const e = toSyncLookupError(err);
+    if (e.code === 'cancelled') throw e;
+    return { ...report, verdict: 'error', reason: e.message };
+  }
+}
+
+/**
+ * EXPLAIN (and with `analyze`, runs and rolls back) every hot query with parameters read from the data,
+ * and gives each a verdict. The report's verdict is `fail` when any of the system's queries fails.
+ *
+ * @example
+ * const report = await explainHotQueries(db, { analyze: false });
+ * for (const q of report.queries) console.log(q.name, q.verdict, q.reason);
+ */
+export async function explainHotQueries(db: Database, options: ExplainRunOptions = {}): Promise<ExplainReport> {
+  await loadSqlParser();
+  const registry = options.registry ?? builtinRegistry();
+  const timeout = options.statementTimeoutMs ?? (options.analyze ? 600_000 : 0);
+  return withClient(db, { purpose: 'explain', statementTimeoutMs: timeout }, async (client) => {
+    const { rows: [v] } = await client.query<{ v: string; lookup: boolean }>(
+      `select current_setting('server_version') as v, to_regclass($1) is not null as lookup`, [LOOKUP_TABLE]);
+    if (!v?.lookup) {
+      throw new ConfigError('no_lookup_table', `table ${LOOKUP_TABLE} does not exist in this database (run sync-lookup migrate first)`);
+    }
+    const params = await representativeParams(client, registry);
+    const { rows: existing } = await client.query<{ name: string }>(
+      `select n as name from unnest($1::text[]) n where to_regclass(quote_ident(n)) is not null`, [registry.names]);
+    const queries: QueryReport[] = [];
+    for (const q of hotQueries(params, registry, new Set(existing.map((r) => r.name)))) {
+      if (options.signal?.aborted) throw toSyncLookupError(options.signal.reason ?? new Error('cancelled'));
+      const r = await explainOne(client, q, options);
+      queries.push(r);
+      options.onEvent?.({ type: 'query_done', name: r.name, verdict: r.verdict });
+    }
+    const system = queries.filter((q) => q.form === 'system');
+    const verdict: Severity = system.some((q) => q.verdict === 'fail' || q.verdict === 'error') ? 'fail'
+      : system.some((q) => q.verdict === 'warn') ? 'warn' : 'ok';
+    return { serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, params, queries };
+  });
+}
+
+/** Line and column (1-based) of a 1-based character position in `text`. */
+export function lineColumn(text: string, position: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, position - 1)).split('\n');
+  return { line: before.length, column: before[before.length - 1]!.length + 1 };
+}
+
+/**
+ * Checks that `sql` is one statement PostgreSQL can parse; a ConfigError naming the line and column
+ * of the error otherwise.
+ *
+ * @example
+ * await assertParses('selec 1') // throws: syntax error at or near "selec" at line 1, column 1
+ */
+export async function assertParses(sql: string): Promise<void> {
+  let stmts: unknown[];
+  try {
+    stmts = (await parse(sql)).stmts ?? [];
+  } catch (err) {
+    const cursor = (err as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition;
+    const position = typeof cursor === 'number' ? cursor + 1 : null;
+    const where = position === null ? '' : (() => { const lc = lineColumn(sql, position); return ` at line ${lc.line}, column ${lc.column}`; })();
+    throw new ConfigError('sql_syntax_error', `${err instanceof Error ? err.message : String(err)}${where}`,
+      { position, ...(position === null ? {} : lineColumn(sql, position)) });
+  }
+  if (stmts.length !== 1) throw new ConfigError('not_one_statement', `--sql must be exactly one statement, got ${stmts.length}`);
+}
+
+const USER_ERRORS = new Set<string>([SqlState.undefinedTable, SqlState.undefinedColumn, SqlState.syntaxError, '42883', '42P02', '42704', '42P18', '42725', '42804']);
+
+/**
+ * EXPLAIN of one statement given as text (no parameters), with the same verdicts as the hot queries.
+ * A statement that does not parse, or names a missing table or column, is a ConfigError (exit 2)
+ * with the line and column.
+ *
+ * @example
+ * const r = await explainSql(db, "delete from sync_lookup where record_type = 'notes'");
+ * r.verdict // 'fail' without a record_type-led index
+ */
+export async function explainSql(db: Database, sql: string, options: ExplainRunOptions = {}): Promise<ExplainReport> {
+  await assertParses(sql);
+  await loadSqlParser();
+  const timeout = options.statementTimeoutMs ?? (options.analyze ? 600_000 : 0);
+  return withClient(db, { purpose: 'explain', statementTimeoutMs: timeout }, async (client) => {
+    const { rows: [v] } = await client.query<{ v: string }>(`select current_setting('server_version') as v`);
+    let r;
+    try {
+      r = await explainStatement(client, sql, [], { analyze: !!options.analyze });
+    } catch (err) {
+      const e = toSyncLookupError(err);
+      const state = typeof e.details.sqlstate === 'string' ? e.details.sqlstate : '';
+      if (USER_ERRORS.has(state)) {
+        const position = typeof e.details.position === 'number' ? e.details.position : null;
+        const lc = position === null ? null : lineColumn(sql, position);
+        throw new ConfigError('invalid_statement', `${e.message}${lc ? ` at line ${lc.line}, column ${lc.column}` : ''}`,
+          { ...e.details, ...(lc ?? {}) }, { cause: err });
+      }
+      throw e;
+    }
+    const context = await readPlanContext(client, [r]);
+    const verdict = await classifyPlan(r, context, options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {});
+    const q: QueryReport = {
+      name: 'sql', title: 'statement given with --sql', form: 'system', sql, params: [],
+      verdict: verdict.verdict, reason: verdict.reason, fix: verdict.fix, plan: verdict.description,
+      planningMs: r.planningMs, executionMs: r.executionMs, findings: verdict.findings,
+    };
+    return { serverVersion: v!.v.split(' ')[0]!, analyzed: !!options.analyze, verdict: verdict.verdict, params: null, queries: [q] };
+  });
+}
