@@ -1,0 +1,298 @@
+import type pg from 'pg';
+import { LockNotAcquiredError } from '../db/errors.js';
+import { quoteIdent, type QualifiedName } from '../db/quote.js';
+import { builtinRegistry, type ModelDefinition, type ModelRegistry } from '../lookup/registry.js';
+import { tockClock } from '../lookup/source.js';
+import {
+  LOOKUP_WRITE_COLUMNS, prepareLookupSession, releaseBuildLock, selectLookupRows, tryBuildLock, type SourceCursor, type SqlQuery,
+} from '../lookup/sql.js';
+import { detectLayout, typePartitions, type Layout } from '../schema/partitioned.js';
+import { LOOKUP_TABLE, STAGED_TICK } from '../schema/sync-lookup.js';
+import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-run.js';
+import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
+import { modelsWithSources } from './models.js';
+import { normalizeTypes, requireRecordTypeIndex } from './record-types.js';
+import { openWorkSession, pause, throwIfAborted, type MaintenanceTarget, type WorkSession } from './session.js';
+
+/*
+ * Rebuild re-materialises one model's lookup rows from its source table, in place:
+ *
+ *   upsert phase: walk the source in (updated_at_sync_tick, id) keyset batches (the source's tick index;
+ *     the lookup engine's own `selectLookupRows` builds each row). Each batch joins its rows to the existing
+ *     lookup rows through the unique (record_id, record_type) index and writes only rows that are new or
+ *     differ (with `repull`: every row). Unchanged rows are not written at all: no dead tuples, no index
+ *     churn, and facilities re-pull nothing they already hold. Written rows get a fresh tick: each batch
+ *     takes the build lock, advances the sync clock (the build's own "tock", so every source write with a
+ *     lower tick is committed), upserts at that tick and commits, so a pull sees each row old or new, never
+ *     missing (rows are updated, not deleted and re-inserted, and keep their ids, so an id-cursor pull in
+ *     progress never skips one), and no published end tick can overtake them. Builds wait at most one batch.
+ *   stale phase: lookup rows of the type whose source row is gone, collected once by an anti-join over the
+ *     record_type index and the source's primary key, deleted in batches (re-checked in each batch).
+ *
+ * Inside a caller's transaction (a migration tool that wraps migrations in one) no tick can be published
+ * safely before the caller commits, so changed rows are staged at tick -2 instead and the next build
+ * publishes them (the build's own protocol); they are invisible to pulls from the caller's commit until
+ * that build, seconds later.
+ */
+
+/** Options of `rebuildRecordTypes`. */
+export interface RebuildOptions extends OperationOptions {
+  /** Give every row a fresh tick, so every facility pulls every record of these types again. Default false. */
+  repull?: boolean;
+  /** The model registry (default: the built-in one). */
+  registry?: ModelRegistry;
+  /** How long a batch waits for a running build to release the build lock before giving up. Default 120 000 ms. */
+  buildLockWaitMs?: number;
+}
+
+const T = quoteIdent(LOOKUP_TABLE);
+const COMPARED = LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type' && c !== 'updated_at_sync_tick');
+
+/**
+ * One upsert batch of a rebuild: the source rows after `after` (up to `limit`) as lookup rows at `tick`,
+ * written only where new or different (all of them with `repull`). Returns one row
+ * `{ read, inserted, updated, last_tick, last_id }`.
+ *
+ * @example
+ * const q = rebuildBatchQuery(model, { tick: 1234, repull: false, limit: 1000 });
+ */
+export function rebuildBatchQuery(model: ModelDefinition, options: { tick: number; repull: boolean; limit: number; after?: SourceCursor }): SqlQuery {
+  const src = selectLookupRows(model, { lookupTick: options.tick, limit: options.limit, ...(options.after ? { after: options.after } : {}) });
+  const repull = `$${src.values.length + 1}::boolean`;
+  const cols = LOOKUP_WRITE_COLUMNS.join(', ');
+  const differs = `(${COMPARED.map((c) => (c === 'data' ? 'l.data::text' : `l.${c}`)).join(', ')}) IS DISTINCT FROM ` +
+    `(${COMPARED.map((c) => (c === 'data' ? 'src.data::text' : `src.${c}`)).join(', ')})`;
+  const updates = LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type').map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+  const text = `WITH src AS MATERIALIZED (
+${src.text}
+), changed AS (
+  SELECT src.*, l.id IS NULL AS is_new FROM src
+    LEFT JOIN ${T} AS l ON l.record_id = src.record_id AND l.record_type = src.record_type
+   WHERE ${repull} OR l.id IS NULL OR ${differs}
+), up AS (
+  INSERT INTO ${T} (${cols})
+  SELECT ${cols} FROM changed
+  ON CONFLICT (record_id, record_type) DO UPDATE SET ${updates}
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM src)::int AS read,
+       -- (xmax = 0) cannot be read from a partitioned table's RETURNING; the join already knows which rows are new
+       (SELECT count(*) FROM changed WHERE is_new)::int AS inserted,
+       ((SELECT count(*) FROM up) - (SELECT count(*) FROM changed WHERE is_new))::int AS updated,
+       last.source_tick::text AS last_tick, last.source_id::text AS last_id
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (SELECT source_tick, source_id FROM src ORDER BY source_tick DESC, source_id DESC LIMIT 1) AS last ON true`;
+  return { text, values: [...src.values, options.repull] };
+}
+
+/** The source table's `id` type, so lookup `record_id`s (text) can be compared through its primary key. */
+async function sourceIdType(client: pg.ClientBase, table: string): Promise<string> {
+  const { rows } = await client.query<{ t: string }>(
+    `select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = to_regclass(format('%I', $1::text)) and attname = 'id'`, [table]);
+  return rows[0]?.t ?? 'text';
+}
+
+const CASTABLE: Record<string, RegExp> = {
+  uuid: /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i,
+  integer: /^-?\d{1,9}$/,
+  bigint: /^-?\d{1,18}$/,
+};
+
+/** The stale-row statements for a model (collect once; delete one re-checked batch). */
+export function staleRowsSql(model: ModelDefinition, idType: string): { collect: (cursor: string) => string; deleteBatch: string } {
+  const src = quoteIdent(model.name);
+  const typed = idType === 'text' || idType.startsWith('character varying') || !CASTABLE[idType];
+  // The source's primary key answers "does this id still exist" when the lookup's text id is cast to its type.
+  const exists = typed
+    ? `EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id::text = x.record_id)`
+    : `EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id = x.record_id::${idType})`;
+  return {
+    collect: (cursor) =>
+      `DECLARE ${quoteIdent(cursor)} SCROLL CURSOR WITH HOLD FOR SELECT l.id, l.record_id FROM ${T} AS l ` +
+      `WHERE l.record_type = $1::text AND ($2::bigint IS NULL OR l.id > $2) ` +
+      `AND NOT EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id::text = l.record_id) ORDER BY l.id`,
+    deleteBatch: `DELETE FROM ${T} AS l USING unnest($1::bigint[], $2::text[]) AS x(id, record_id)
+ WHERE l.id = x.id AND l.record_type = $3::text AND l.record_id = x.record_id AND NOT ${exists}`,
+  };
+}
+
+async function withBuildLock<T>(h: JobHandle, waitMs: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 1; ; attempt++) {
+    if (await tryBuildLock(h.session.client)) break;
+    if (Date.now() > deadline) {
+      throw new LockNotAcquiredError('build_running',
+        `a build held the build lock for more than ${waitMs} ms; the rebuild job is resumable: run it again`, { waitMs });
+    }
+    if (attempt === 1 || attempt % 20 === 0) {
+      h.emit({ type: 'lock_retry', attempt, attempts: Math.ceil(waitMs / 100), lock_timeout_ms: 0, sleep_ms: 100 });
+    }
+    await pause(100, h.signal);
+    throwIfAborted(h.signal, 'the rebuild');
+  }
+  try {
+    return await fn();
+  } finally {
+    await releaseBuildLock(h.session.client).catch(() => {});
+  }
+}
+
+async function rebuildStrategies(session: WorkSession, types: string[], layout: Layout): Promise<TypeStrategy[]> {
+  const parts = layout === 'partitioned' ? await typePartitions(session.client) : [];
+  return types.map((type) => {
+    const part = parts.find((p) => p.types.includes(type)) ?? parts.find((p) => p.isDefault);
+    return {
+      record_type: type, strategy: 'in_place_upsert', partition: part?.table.name ?? null,
+      reason: 'source read in (tick, id) keyset batches; only new or changed rows written, in place, at a fresh tick per batch ' +
+        '(rows keep their ids; a pull sees each row old or new, never missing); rows whose source is gone removed in batches' +
+        (part ? `; dead tuples confined to partition ${part.table.name}, which alone is vacuumed` : ''),
+    };
+  });
+}
+
+function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): JobSpec {
+  const registry = options.registry ?? builtinRegistry();
+  const repull = operation === 'resync' || !!options.repull;
+  return {
+    operation,
+    key: { repull },
+    async validate(session, input) {
+      const types = normalizeTypes(input);
+      await modelsWithSources(session.client, types, registry);
+      return types;
+    },
+    strategies: rebuildStrategies,
+    async run(h, types) {
+      await prepareLookupSession(h.session.client);
+      const models = types.map((t) => registry.get(t));
+      const { rows: est } = await h.session.client.query<{ n: string }>(
+        `select coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint::text as n from unnest($1::text[]) t(name) join pg_class c on c.oid = to_regclass(format('%I', t.name))`,
+        [types]);
+      if (h.rowsTotal === null) await h.setTotal(Number(est[0]?.n ?? 0));
+      for (const model of models) {
+        await h.phase(`upsert:${model.name}`, () => upsertPhase(h, model, repull, options.buildLockWaitMs ?? 120_000));
+        await h.phase(`stale:${model.name}`, () => stalePhase(h, model));
+      }
+    },
+    async changedRelations(h, types) {
+      const lookup: QualifiedName = { schema: 'public', name: LOOKUP_TABLE };
+      if (h.layout === 'plain') return { analyze: [lookup], vacuum: [lookup] };
+      const parts = await typePartitions(h.session.client);
+      const rels = [...new Map(types.map((t) => parts.find((p) => p.types.includes(t)) ?? parts.find((p) => p.isDefault))
+        .filter((p) => !!p).map((p) => [p!.table.name, p!.table])).values()];
+      return { analyze: rels, vacuum: rels };
+    },
+  };
+}
+
+async function upsertPhase(h: JobHandle, model: ModelDefinition, repull: boolean, buildLockWaitMs: number): Promise<void> {
+  for (;;) {
+    const after = h.cursor.after ? (JSON.parse(h.cursor.after) as SourceCursor) : undefined;
+    const limit = h.sizer.rows;
+    const one = async (tick: number) => h.batch(async () => {
+      const q = rebuildBatchQuery(model, { tick, repull, limit, ...(after ? { after } : {}) });
+      const { rows: [r] } = await h.session.query<{ read: number; inserted: number; updated: number; last_tick: string | null; last_id: string | null }>(
+        q.text, q.values, h.signal);
+      const read = r?.read ?? 0;
+      return {
+        rows: read, read,
+        after: r?.last_tick != null && r.last_id != null ? JSON.stringify({ tick: r.last_tick, id: r.last_id }) : h.cursor.after,
+        counts: { inserted: r?.inserted ?? 0, updated: r?.updated ?? 0 },
+      };
+    });
+    const r = h.session.mode === 'caller_transaction'
+      ? await one(STAGED_TICK)
+      : await withBuildLock(h, buildLockWaitMs, async () => one(await tockClock(h.session.client)));
+    if (r.read < limit) return;
+  }
+}
+
+async function stalePhase(h: JobHandle, model: ModelDefinition): Promise<void> {
+  const idType = await sourceIdType(h.session.client, model.name);
+  const sql = staleRowsSql(model, idType);
+  const valid = CASTABLE[idType];
+  const cursor = `sync_lookup_stale_${h.jobId}`;
+  await h.session.query(sql.collect(cursor), [model.name, h.cursor.after], h.signal);
+  try {
+    for (;;) {
+      const { rows } = await h.session.query<{ id: string; record_id: string }>(`FETCH FORWARD ${h.sizer.rows} FROM ${quoteIdent(cursor)}`);
+      if (!rows.length) return;
+      // An id that cannot even be cast to the source's id type has no source row: delete it without the cast.
+      const castable = valid ? rows.filter((r) => valid.test(r.record_id)) : rows;
+      const hopeless = valid ? rows.filter((r) => !valid.test(r.record_id)) : [];
+      await h.batch(async () => {
+        let deleted = 0;
+        if (castable.length) {
+          deleted += (await h.session.query(sql.deleteBatch, [castable.map((r) => r.id), castable.map((r) => r.record_id), model.name], h.signal)).rowCount ?? 0;
+        }
+        if (hopeless.length) {
+          deleted += (await h.session.query(`DELETE FROM ${T} WHERE id = ANY($1::bigint[]) AND record_type = $2::text`,
+            [hopeless.map((r) => r.id), model.name], h.signal)).rowCount ?? 0;
+        }
+        return { rows: deleted, after: rows[rows.length - 1]!.id, counts: { deleted } };
+      });
+    }
+  } finally {
+    await h.session.client.query(`CLOSE ${quoteIdent(cursor)}`).catch(() => {});
+  }
+}
+
+/**
+ * Re-materialises the lookup rows of these record types from their source tables, in place (see the
+ * module comment): new and changed rows are written at a fresh tick, unchanged rows are left alone
+ * (with `repull`, every row gets a fresh tick so every facility pulls it again), rows whose source is gone
+ * are removed. Resumable, cancellable, builds wait at most one batch, pulls never miss a row.
+ *
+ * @example
+ * const r = await rebuildRecordTypes(pool, { types: ['prescriptions', 'encounter_prescriptions'] });
+ * console.log(r.rows_inserted, r.rows_updated, r.rows_deleted);
+ */
+export async function rebuildRecordTypes(target: MaintenanceTarget, options: RebuildOptions): Promise<OperationResult> {
+  return runJob(target, rebuildSpec(options, 'rebuild'), options);
+}
+
+/**
+ * The intent of the seed's `fullyResync…` migrations: every facility re-pulls every record of these
+ * types, and the lookup matches the sources. Done on the lookup alone (a rebuild with repull): source
+ * rows are not rewritten, because pulls read only `sync_lookup` and a fresh lookup tick is exactly what
+ * makes a facility pull a row again (docs/maintenance.md explains when this is not enough).
+ *
+ * @example
+ * await resyncRecordTypes(db, { types: ['patient_program_registrations', 'patient_program_registration_conditions'] });
+ */
+export async function resyncRecordTypes(target: MaintenanceTarget, options: Omit<RebuildOptions, 'repull'>): Promise<OperationResult> {
+  return runJob(target, rebuildSpec({ ...options, repull: true }, 'resync'), options);
+}
+
+/**
+ * What `rebuild` (or `resync`) would do: strategy per type, estimated rows and time, the SQL and the plans.
+ *
+ * @example
+ * const plan = await planRebuild(db, { types: ['prescriptions'], repull: true });
+ */
+export async function planRebuild(target: MaintenanceTarget, options: RebuildOptions, operation: 'rebuild' | 'resync' = 'rebuild'): Promise<DryRunReport> {
+  const registry = options.registry ?? builtinRegistry();
+  const repull = operation === 'resync' || !!options.repull;
+  const session = await openWorkSession(target, `${operation}-dry-run`);
+  try {
+    await requireRecordTypeIndex(session.client);
+    await prepareLookupSession(session.client);
+    const layout = (await detectLayout(session.client)) as Layout;
+    const types = normalizeTypes(options.types ?? []);
+    const models = await modelsWithSources(session.client, types, registry);
+    const strategies = await rebuildStrategies(session, types, layout);
+    const statements: PlannedStatement[] = [];
+    for (const model of models) {
+      const q = rebuildBatchQuery(model, { tick: 0, repull, limit: 1000 });
+      statements.push({ purpose: `${model.name}: one upsert batch (1 000 source rows, keyset on the source's tick index)`, sql: q.text, params: q.values, explain: true });
+      const stale = staleRowsSql(model, await sourceIdType(session.client, model.name));
+      statements.push({ purpose: `${model.name}: collect rows whose source is gone (once)`, sql: stale.collect('c').replace(/^DECLARE .* FOR /, ''), params: [model.name, null], explain: true });
+    }
+    const estimateSql = models.map((m) => `SELECT 1 FROM ${quoteIdent(m.name)}`).join(' UNION ALL ');
+    return await dryRunReport(session, {
+      operation, types, layout, strategies, statements, rowsPerSecond: 20_000, estimateSql, estimateParams: [],
+    });
+  } finally {
+    await session.close();
+  }
+}

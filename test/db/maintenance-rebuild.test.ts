@@ -1,0 +1,168 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { CancelledError, ConfigError } from '../../src/db/errors.js';
+import { pullChunkQuery } from '../../src/lookup/sql.js';
+import { listJobs } from '../../src/maintenance/jobs.js';
+import { planRebuild, rebuildRecordTypes, resyncRecordTypes } from '../../src/maintenance/rebuild.js';
+import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
+import { COUNTS, lookupCounts, seedSmall, verifyProblems } from './maintenance-fixtures.js';
+
+async function ticks(t: TestDatabase, type: string): Promise<Map<string, number>> {
+  const { rows } = await t.query<{ record_id: string; tick: string }>(
+    `select record_id, updated_at_sync_tick::text as tick from sync_lookup where record_type = $1`, [type]);
+  return new Map(rows.map((r) => [r.record_id, Number(r.tick)]));
+}
+
+/** Changes sources behind the lookup's back (triggers off, as a data migration might): the lookup goes stale. */
+async function driftSources(t: TestDatabase): Promise<void> {
+  await t.query(`alter table prescriptions disable trigger user`);
+  await t.query(`update prescriptions set notes = 'changed by a migration' where id in (select id from prescriptions order by id limit 10)`);
+  await t.query(`delete from prescriptions where id in (select id from prescriptions order by id desc limit 7)`);
+  await t.query(`insert into prescriptions (id, patient_id, dose_amount, updated_at_sync_tick) select md5('new' || g)::uuid, md5('patients1')::uuid, '5', 0 from generate_series(1, 4) g`);
+  await t.query(`alter table prescriptions enable trigger user`);
+}
+
+describe.runIf(hasServer())('rebuild and resync', () => {
+  for (const layout of ['plain', 'partitioned'] as const) {
+    it(`rebuild (${layout}): writes only what differs, removes rows whose source is gone, verify passes`, async () => {
+      const t = await createTestDatabase();
+      const reg = await seedSmall(t, layout);
+      expect(await verifyProblems(t, reg)).toEqual({});
+      const noop = await rebuildRecordTypes(t.db, { types: ['prescriptions'], registry: reg });
+      expect(noop).toMatchObject({ rows_inserted: 0, rows_updated: 0, rows_deleted: 0, strategy: 'in_place_upsert', layout });
+      expect(noop.vacuum.ran).toBe(false);
+
+      await driftSources(t);
+      expect(Object.keys(await verifyProblems(t, reg, ['prescriptions'])).sort())
+        .toEqual(['prescriptions:data_differs', 'prescriptions:extra', 'prescriptions:missing']);
+      const before = await ticks(t, 'prescriptions');
+      const r = await rebuildRecordTypes(t.db, { types: ['prescriptions', 'prescriptions'], registry: reg, batchMs: 10 });
+      expect(r).toMatchObject({ record_types: ['prescriptions'], rows_inserted: 4, rows_updated: 10, rows_deleted: 7, resumed: false });
+      expect(r.rows_affected).toBe(21);
+      expect(await verifyProblems(t, reg)).toEqual({});
+      const after = await ticks(t, 'prescriptions');
+      const maxBefore = Math.max(...before.values());
+      let kept = 0;
+      let fresh = 0;
+      for (const [id, tick] of after) {
+        if (before.get(id) === tick) kept++;
+        else { expect(tick).toBeGreaterThan(maxBefore); fresh++; }
+      }
+      expect(fresh).toBe(14);
+      expect(kept).toBe(COUNTS.prescriptions! - 10 - 7);
+      if (layout === 'partitioned') expect(r.vacuum.targets).toEqual(['public.sync_lookup_p_prescriptions']);
+    });
+  }
+
+  for (const layout of ['plain', 'partitioned'] as const) {
+    it(`resync (${layout}): every row of the types gets a fresh tick, ids kept, sources untouched, verify passes`, async () => {
+      const t = await createTestDatabase();
+      const reg = await seedSmall(t, layout);
+      const types = ['patient_program_registrations', 'patient_program_registration_conditions'];
+      const { rows: [src] } = await t.query<{ s: string }>(`select sum(updated_at_sync_tick)::text as s from patient_program_registrations`);
+      const { rows: ids } = await t.query<{ id: string; record_id: string }>(`select id::text, record_id from sync_lookup where record_type = any($1) order by 1`, [types]);
+      const { rows: [top] } = await t.query<{ m: string }>(`select max(updated_at_sync_tick)::text as m from sync_lookup`);
+      const r = await resyncRecordTypes(t.db, { types, registry: reg });
+      expect(r.operation).toBe('resync');
+      expect(r.rows_updated).toBe(COUNTS.patient_program_registrations! + COUNTS.patient_program_registration_conditions!);
+      expect(r.rows_inserted + r.rows_deleted).toBe(0);
+      const { rows: stale } = await t.query(`select 1 from sync_lookup where record_type = any($1) and updated_at_sync_tick <= $2`, [types, top!.m]);
+      expect(stale).toEqual([]);
+      const { rows: ids2 } = await t.query<{ id: string; record_id: string }>(`select id::text, record_id from sync_lookup where record_type = any($1) order by 1`, [types]);
+      expect(ids2).toEqual(ids);
+      const { rows: [src2] } = await t.query<{ s: string }>(`select sum(updated_at_sync_tick)::text as s from patient_program_registrations`);
+      expect(src2!.s).toBe(src!.s);
+      expect(await verifyProblems(t, reg)).toEqual({});
+      expect(r.vacuum.ran).toBe(true);
+    });
+  }
+
+  it('concurrent pulls during a resync never miss a row and never see a staged one', async () => {
+    const t = await createTestDatabase();
+    const reg = await seedSmall(t, 'plain');
+    const types = ['notes', 'encounters'];
+    const expected = COUNTS.notes! + COUNTS.encounters!;
+    const puller = new pg.Client({ connectionString: t.url });
+    await puller.connect();
+    let done = false;
+    let pulls = 0;
+    const seen: number[] = [];
+    const pulling = (async () => {
+      while (!done) {
+        // A complete initial pull, chunked by the id cursor, as a facility does it.
+        let afterId: string | undefined;
+        let n = 0;
+        for (;;) {
+          const q = pullChunkQuery({ sinceTick: -1, types, limit: 500, ...(afterId ? { afterId } : {}) });
+          const { rows } = await puller.query<{ id: string; updated_at_sync_tick: string }>(q.text, q.values);
+          for (const row of rows) expect(Number(row.updated_at_sync_tick)).toBeGreaterThanOrEqual(0);
+          n += rows.length;
+          if (rows.length < 500) break;
+          afterId = rows[rows.length - 1]!.id;
+        }
+        seen.push(n);
+        pulls++;
+      }
+    })();
+    try {
+      const r = await resyncRecordTypes(t.db, { types, registry: reg, batchMs: 5 });
+      expect(r.batches).toBeGreaterThan(3);
+    } finally {
+      done = true;
+      await pulling;
+      await puller.end();
+    }
+    expect(pulls).toBeGreaterThan(2);
+    expect(new Set(seen)).toEqual(new Set([expected]));
+    expect(await verifyProblems(t, reg)).toEqual({});
+  });
+
+  it('a resync cancelled mid-way resumes without losing or duplicating rows', async () => {
+    const t = await createTestDatabase();
+    const reg = await seedSmall(t, 'plain');
+    const controller = new AbortController();
+    let events = 0;
+    const err = await resyncRecordTypes(t.db, {
+      types: ['notes'], registry: reg, batchMs: 1, signal: controller.signal,
+      onProgress: () => { if (++events === 3) controller.abort(); },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    const [job] = await listJobs(t.db);
+    expect(job).toMatchObject({ status: 'interrupted', operation: 'resync' });
+    const r = await resyncRecordTypes(t.db, { types: ['notes'], registry: reg, batchMs: 50 });
+    expect(r.resumed).toBe(true);
+    expect(r.rows_updated).toBe(COUNTS.notes);
+    const counts = await lookupCounts(t);
+    expect(counts.notes).toBe(COUNTS.notes);
+    const { rows } = await t.query(`select record_id from sync_lookup where record_type = 'notes' group by 1 having count(*) > 1`);
+    expect(rows).toEqual([]);
+    expect(await verifyProblems(t, reg)).toEqual({});
+  });
+
+  it('refuses unknown types, types without a source table and hostile names (exit 2), touching nothing', async () => {
+    const t = await createTestDatabase();
+    const reg = await seedSmall(t, 'plain', { ...COUNTS, notes: 10, encounters: 10 });
+    for (const types of [['nope'], ["prescriptions'; drop table sync_lookup; --"]]) {
+      const err = await rebuildRecordTypes(t.db, { types, registry: reg }).catch((e: unknown) => e) as ConfigError;
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.code).toBe('unknown_record_type');
+      expect(err.message).toMatch(/known: .*prescriptions/);
+    }
+    await t.query('drop table encounter_medications');
+    const err = await resyncRecordTypes(t.db, { types: ['encounter_medications'], registry: reg }).catch((e: unknown) => e) as ConfigError;
+    expect(err.code).toBe('no_source_table');
+    expect(err.message).toMatch(/use purge/);
+    expect(await listJobs(t.db, { all: true })).toEqual([]);
+  });
+
+  it('--dry-run shows the in-place strategy, the batch SQL and index-backed plans', async () => {
+    const t = await createTestDatabase();
+    const reg = await seedSmall(t, 'plain');
+    await t.query('analyze');
+    const plan = await planRebuild(t.db, { types: ['prescriptions'], registry: reg });
+    expect(plan.strategy).toBe('in_place_upsert');
+    expect(plan.statements).toHaveLength(2);
+    expect(plan.statements[0]!.sql).toMatch(/ON CONFLICT \(record_id, record_type\)/);
+    expect(plan.statements.every((s) => s.verdict !== 'fail')).toBe(true);
+  });
+});
