@@ -21,3 +21,5 @@ export * from './inspect/plan.js';
 export { loadSqlParser, conditionConjuncts, expressionColumns } from './inspect/plan-expr.js';
 export * from './inspect/explain.js';
 export * from './inspect/json.js';
+export * from './schema/partitioned.js';
+export * from './maintenance/index.js';

@@ -3,6 +3,10 @@ import { Command, CommanderError } from 'commander';
 import { Output, exitCodeOf } from './output.js';
 import { registerDb } from './commands/db.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerPurge } from './commands/purge.js';
+import { registerRebuild } from './commands/rebuild.js';
+import { registerResync } from './commands/resync.js';
+import { registerJobs } from './commands/jobs.js';
 import { registerExplain } from './commands/explain.js';
 
 const program = new Command('sync-lookup')
@@ -13,7 +17,7 @@ const program = new Command('sync-lookup')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerExplain]) register(program);
+for (const register of [registerDb, registerMigrate, registerExplain, registerPurge, registerRebuild, registerResync, registerJobs]) register(program);
 
 try {
   await program.parseAsync(process.argv);

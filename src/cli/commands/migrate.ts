@@ -4,6 +4,8 @@ import type { MigrationEvent } from '../../migrate/events.js';
 import { loadMigrationsDir, type Migration } from '../../migrate/migration.js';
 import { migrate, migrationStatus } from '../../migrate/runner.js';
 import { builtinMigrations } from '../../migrations/index.js';
+import { ensureLayoutPartitions, layoutMigrations } from '../../maintenance/layout.js';
+import { parseLayout } from '../../schema/partitioned.js';
 import { action, withDatabase, type CommandContext } from '../context.js';
 import { formatBytes, formatMs, table, type Output } from '../output.js';
 
@@ -52,17 +54,19 @@ export function registerMigrate(program: Command): void {
     .option('--dry-run', 'print the SQL of each pending migration and whether it is transactional; change nothing')
     .option('--adopt', 'record the baseline as applied when sync_lookup already exists with the expected shape')
     .option('--dir <folder>', 'also apply the migrations in this folder (*.sql, *.js, *.mjs), after the built-in ones')
+    .option('--layout <layout>', 'plain or partitioned (by record_type): the layout the baseline creates; later runs keep the existing one')
     .option('--json', 'JSON output')
-    .action(action(program, async (ctx: CommandContext, opts: { to?: string; dryRun?: boolean; adopt?: boolean; dir?: string }) => {
-      const migrations = await allMigrations(opts.dir);
-      const result = await withDatabase(ctx, (db) => migrate(db, {
-        migrations,
+    .action(action(program, async (ctx: CommandContext, opts: { to?: string; dryRun?: boolean; adopt?: boolean; dir?: string; layout?: string }) => {
+      const layout = opts.layout === undefined ? undefined : parseLayout(opts.layout);
+      const extra = opts.dir ? await loadMigrationsDir(opts.dir) : [];
+      const result = await withDatabase(ctx, async (db) => ({ ...(await migrate(db, {
+        migrations: [...(await layoutMigrations(db, layout ? { layout } : {})).migrations, ...extra],
         ...(opts.to ? { to: opts.to } : {}),
         dryRun: !!opts.dryRun,
         adopt: !!opts.adopt,
         signal: ctx.signal,
         onEvent: (e) => renderMigrationEvent(ctx.out, e),
-      }));
+      })), ...(opts.dryRun ? {} : { partitions: await ensureLayoutPartitions(db) }) }));
       ctx.out.result(result, (r) => {
         if (r.dryRun) {
           if (!r.pending.length) return 'nothing to apply';
