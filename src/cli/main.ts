@@ -3,11 +3,17 @@ import { Command, CommanderError } from 'commander';
 import { Output, exitCodeOf } from './output.js';
 import { registerDb } from './commands/db.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerBench } from './commands/bench.js';
 import { registerPurge } from './commands/purge.js';
 import { registerRebuild } from './commands/rebuild.js';
 import { registerResync } from './commands/resync.js';
 import { registerJobs } from './commands/jobs.js';
+import { registerSeed } from './commands/seed.js';
+import { registerBuild } from './commands/build.js';
 import { registerExplain } from './commands/explain.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerIndex } from './commands/index.js';
+import { registerStats } from './commands/stats.js';
 
 const program = new Command('sync-lookup')
   .description('runs and maintains the sync_lookup table of an offline-first sync server on PostgreSQL')
@@ -17,7 +23,7 @@ const program = new Command('sync-lookup')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerExplain, registerPurge, registerRebuild, registerResync, registerJobs]) register(program);
+for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerExplain, registerDoctor, registerIndex, registerStats, registerPurge, registerRebuild, registerResync, registerJobs, registerBench]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { buildLookup, watchBuild, type BuildEvent, type BuildResult } from '../../lookup/build.js';
+import { resolveRegistry } from '../../lookup/registry.js';
+import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
+import { formatMs, table, type Output } from '../output.js';
+
+/** Renders build progress (shared with `seed`). */
+export function renderBuildEvent(out: Output, e: BuildEvent): void {
+  switch (e.type) {
+    case 'build_start':
+      return out.event(e, `build: source ticks (${e.sinceTick}, ${e.endTick}) → end tick ${e.endTick}${e.initial ? ' (initial build)' : ''}`);
+    case 'model_chunk':
+      return out.progress(e, `${e.model}: ${e.totalRows.toLocaleString('en')} rows staged`, null);
+    case 'model_done':
+      if (out.verbose || e.durationMs > 1000) out.event(e, `${e.model}: ${e.rows.toLocaleString('en')} rows in ${formatMs(e.durationMs)}`);
+      return;
+    case 'tombstones':
+      if (e.deleted > 0) out.event(e, `removed ${e.deleted} lookup rows of hard-deleted records`);
+      return;
+    case 'model_start':
+    case 'publish':
+      return;
+  }
+}
+
+function describe(r: BuildResult): string {
+  const changed = r.models.filter((m) => m.rows > 0);
+  return [
+    ...(changed.length ? [table(['model', 'rows', 'time'], changed.map((m) => [m.model, m.rows.toLocaleString('en'), formatMs(m.durationMs)])), ''] : []),
+    `built ${r.rows.toLocaleString('en')} rows (${r.deleted} deleted, ${r.published.toLocaleString('en')} published) at end tick ${r.endTick} ` +
+      `covering source ticks (${r.sinceTick}, ${r.endTick}) in ${formatMs(r.durationMs)}`,
+  ].join('\n');
+}
+
+/** `sync-lookup build [--watch SECONDS]`. */
+export function registerBuild(program: Command): void {
+  program.command('build')
+    .description('incremental build: upsert source rows changed since the last build (staged at -2), then publish them at a new end tick')
+    .option('--watch <seconds>', 'build again every SECONDS until interrupted', positiveInt('--watch'))
+    .option('--chunk <rows>', 'source rows per upsert statement', positiveInt('--chunk'))
+    .option('--models <file>', 'model registry file (JSON); default: the built-in registry')
+    .option('--json', 'JSON output (with --watch: one JSON line per build)')
+    .action(action(program, async (ctx: CommandContext, opts: { watch?: number; chunk?: number; models?: string }) => {
+      const registry = await resolveRegistry(opts.models);
+      const base = { registry, signal: ctx.signal, onEvent: (e: BuildEvent) => renderBuildEvent(ctx.out, e), ...(opts.chunk ? { chunkRows: opts.chunk } : {}) };
+      if (opts.watch !== undefined) {
+        const intervalMs = opts.watch * 1000;
+        await withDatabase(ctx, (db) => watchBuild(db, {
+          ...base, intervalMs,
+          onBuild: (r) => {
+            if (ctx.out.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+            else process.stdout.write(`${new Date().toISOString()} ${describe(r).split('\n').at(-1)}\n`);
+          },
+        }));
+        return 0;
+      }
+      const result = await withDatabase(ctx, (db) => buildLookup(db, base));
+      ctx.out.result(result, describe);
+      return 0;
+    }));
+}
