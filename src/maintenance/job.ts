@@ -22,6 +22,8 @@ export interface OperationOptions {
   types?: string[];
   /** Target duration of one batch (its size adapts). Default 200 ms. */
   batchMs?: number;
+  /** Rows in the first batch; later batches adapt to `batchMs`. Default 5 000. */
+  initialBatchRows?: number;
   /** Pause between batches. Default 0. */
   pauseMs?: number;
   /** `lock_timeout` of every batch (retried with backoff when exceeded). Default 2 000 ms. */

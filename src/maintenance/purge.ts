@@ -7,7 +7,7 @@ import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-ru
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
 import { knownLookupTypes } from './models.js';
 import { normalizeTypes, presentTypes, requireKnown, requireRecordTypeIndex } from './record-types.js';
-import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
+import { declareHeldCursor, openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
 
 /** Options of `purgeRecordTypes`. */
 export interface PurgeOptions extends OperationOptions {
@@ -26,6 +26,15 @@ export const PURGE_SQL = {
     'WHERE record_type = ANY($1::text[]) AND ($2::bigint IS NULL OR id > $2) ORDER BY id',
   /** One batch: primary-key lookups of ids collected above (record_type repeated so nothing else is ever hit). */
   deleteBatch: `DELETE FROM ${T} WHERE id = ANY($1::bigint[]) AND record_type = ANY($2::text[])`,
+  /**
+   * Plain layout: the rows' physical addresses instead of ids, so each batch goes straight to the heap (a TID
+   * scan) without descending the primary key per row. A row updated after collection has moved (its old
+   * address holds a dead version that the DELETE skips); the sweep below removes it.
+   */
+  collectTids: (cursor: string) =>
+    `DECLARE ${quoteIdent(cursor)} SCROLL CURSOR WITH HOLD FOR SELECT ctid::text AS id FROM ${T} ` +
+    'WHERE record_type = ANY($1::text[]) AND ($2::tid IS NULL OR ctid > $2::tid) ORDER BY ctid',
+  deleteTids: `DELETE FROM ${T} WHERE ctid = ANY($1::tid[]) AND record_type = ANY($2::text[])`,
   /** Rows of the types that appeared after the ids were collected (a build still writing the type). */
   sweep: `DELETE FROM ${T} WHERE record_type = ANY($1::text[]) AND id = ANY(ARRAY(SELECT id FROM ${T} WHERE record_type = ANY($1::text[]) LIMIT $2))`,
   truncate: (partition: QualifiedName) => `TRUNCATE ${quoteQualified(partition)}`,
@@ -83,7 +92,8 @@ async function runPurge(h: JobHandle, types: string[], strategies: TypeStrategy[
   if (!batched.length) return;
   await h.phase('delete', async () => {
     const cursorName = `sync_lookup_purge_${h.jobId}`;
-    await h.session.query(PURGE_SQL.collect(cursorName), [batched, h.cursor.after], h.signal);
+    const byTid = h.layout === 'plain';
+    await declareHeldCursor(h.session, (byTid ? PURGE_SQL.collectTids : PURGE_SQL.collect)(cursorName), [batched, h.cursor.after], h.signal);
     try {
       const moved = await h.session.query(`MOVE FORWARD ALL IN ${quoteIdent(cursorName)}`);
       await h.session.query(`MOVE ABSOLUTE 0 IN ${quoteIdent(cursorName)}`);
@@ -93,7 +103,7 @@ async function runPurge(h: JobHandle, types: string[], strategies: TypeStrategy[
         if (!rows.length) break;
         const ids = rows.map((r) => r.id);
         await h.batch(async () => {
-          const r = await h.session.query(PURGE_SQL.deleteBatch, [ids, batched], h.signal);
+          const r = await h.session.query(byTid ? PURGE_SQL.deleteTids : PURGE_SQL.deleteBatch, [ids, batched], h.signal);
           return { rows: r.rowCount ?? 0, after: ids[ids.length - 1]!, counts: { deleted: r.rowCount ?? 0 } };
         });
       }
@@ -167,10 +177,15 @@ export async function planPurge(target: MaintenanceTarget, options: PurgeOptions
     for (const s of strategies.filter((x) => x.strategy === 'partition_truncate')) {
       statements.push({ purpose: `truncate the partition of ${s.record_type}`, sql: PURGE_SQL.truncate({ schema: 'public', name: s.partition! }), params: [], explain: false });
     }
-    if (batched.length) {
+    if (batched.length && layout === 'plain') {
+      statements.push(
+        { purpose: 'collect the addresses (ctid) of the rows to delete (once, through the record_type index)', sql: PURGE_SQL.collectTids('c').replace(/^DECLARE .* FOR /, ''), params: [batched, null], explain: true },
+        { purpose: 'delete one batch by address (TID scan)', sql: PURGE_SQL.deleteTids, params: [await sampleIds(session.client, batched, 'ctid::text'), batched], explain: true },
+      );
+    } else if (batched.length) {
       statements.push(
         { purpose: 'collect the ids of the rows to delete (once, through the record_type index)', sql: PURGE_SQL.collect('c').replace(/^DECLARE .* FOR /, ''), params: [batched, null], explain: true },
-        { purpose: 'delete one batch by primary key', sql: PURGE_SQL.deleteBatch, params: [await sampleIds(session.client, batched), batched], explain: true },
+        { purpose: 'delete one batch by primary key', sql: PURGE_SQL.deleteBatch, params: [await sampleIds(session.client, batched, 'id'), batched], explain: true },
       );
     }
     return await dryRunReport(session, {
@@ -182,7 +197,7 @@ export async function planPurge(target: MaintenanceTarget, options: PurgeOptions
   }
 }
 
-async function sampleIds(client: pg.ClientBase, types: string[]): Promise<string[]> {
-  const { rows } = await client.query<{ id: string }>(`SELECT id FROM ${T} WHERE record_type = ANY($1::text[]) LIMIT 1000`, [types]);
+async function sampleIds(client: pg.ClientBase, types: string[], column: 'id' | 'ctid::text'): Promise<string[]> {
+  const { rows } = await client.query<{ id: string }>(`SELECT ${column} AS id FROM ${T} WHERE record_type = ANY($1::text[]) LIMIT 1000`, [types]);
   return rows.map((r) => r.id);
 }

@@ -12,7 +12,7 @@ import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-ru
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
 import { modelsWithSources } from './models.js';
 import { normalizeTypes, requireRecordTypeIndex } from './record-types.js';
-import { openWorkSession, pause, throwIfAborted, type MaintenanceTarget, type WorkSession } from './session.js';
+import { declareHeldCursor, openWorkSession, pause, throwIfAborted, type MaintenanceTarget, type WorkSession } from './session.js';
 
 /*
  * Rebuild re-materialises one model's lookup rows from its source table, in place:
@@ -212,7 +212,7 @@ async function stalePhase(h: JobHandle, model: ModelDefinition): Promise<void> {
   const sql = staleRowsSql(model, idType);
   const valid = CASTABLE[idType];
   const cursor = `sync_lookup_stale_${h.jobId}`;
-  await h.session.query(sql.collect(cursor), [model.name, h.cursor.after], h.signal);
+  await declareHeldCursor(h.session, sql.collect(cursor), [model.name, h.cursor.after], h.signal);
   try {
     for (;;) {
       const { rows } = await h.session.query<{ id: string; record_id: string }>(`FETCH FORWARD ${h.sizer.rows} FROM ${quoteIdent(cursor)}`);

@@ -39,7 +39,7 @@ describe.runIf(hasServer())('purge', () => {
       const { t, counts } = await setup(layout);
       const progress: number[] = [];
       const r = await purgeRecordTypes(t.db, {
-        types: ['encounter_medications', 'patient_program_registrations', 'encounter_medications'], batchMs: 20,
+        types: ['encounter_medications', 'patient_program_registrations', 'encounter_medications'], batchMs: 20, initialBatchRows: 200,
         onProgress: (p) => progress.push(p.rows_done),
       });
       const expected = counts.encounter_medications! + counts.patient_program_registrations!;
@@ -83,7 +83,7 @@ describe.runIf(hasServer())('purge', () => {
     const { t } = await setup('partitioned', 2000);
     await t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
                    select 'z' || g, case when g % 2 = 0 then 'legacy_a' else 'legacy_b' end, '{}', 7 from generate_series(1, 300) g`);
-    const r = await purgeRecordTypes(t.db, { types: ['legacy_a'], batchMs: 5 });
+    const r = await purgeRecordTypes(t.db, { types: ['legacy_a'], batchMs: 5, initialBatchRows: 100 });
     expect(r.strategy).toBe('keyset_batches');
     expect(r.strategies[0]!.partition).toBe('sync_lookup_p_default');
     expect(r.rows_deleted).toBe(150);
@@ -133,7 +133,7 @@ describe.runIf(hasServer())('purge', () => {
     const controller = new AbortController();
     let batches = 0;
     const err = await purgeRecordTypes(t.db, {
-      types: ['notes'], batchMs: 1, vacuum: false, signal: controller.signal,
+      types: ['notes'], batchMs: 1, initialBatchRows: 100, vacuum: false, signal: controller.signal,
       onProgress: () => { if (++batches === 3) controller.abort(); },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledError);
@@ -155,7 +155,7 @@ describe.runIf(hasServer())('purge', () => {
     const { t, counts } = await setup('plain', 8000);
     let killed = false;
     const err = await purgeRecordTypes(t.db, {
-      types: ['encounters'], batchMs: 1, vacuum: false,
+      types: ['encounters'], batchMs: 1, initialBatchRows: 100, vacuum: false,
       onProgress: () => {
         if (killed) return;
         killed = true;

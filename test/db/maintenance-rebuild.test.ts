@@ -36,7 +36,7 @@ describe.runIf(hasServer())('rebuild and resync', () => {
       expect(Object.keys(await verifyProblems(t, reg, ['prescriptions'])).sort())
         .toEqual(['prescriptions:data_differs', 'prescriptions:extra', 'prescriptions:missing']);
       const before = await ticks(t, 'prescriptions');
-      const r = await rebuildRecordTypes(t.db, { types: ['prescriptions', 'prescriptions'], registry: reg, batchMs: 10 });
+      const r = await rebuildRecordTypes(t.db, { types: ['prescriptions', 'prescriptions'], registry: reg, batchMs: 10, initialBatchRows: 100 });
       expect(r).toMatchObject({ record_types: ['prescriptions'], rows_inserted: 4, rows_updated: 10, rows_deleted: 7, resumed: false });
       expect(r.rows_affected).toBe(21);
       expect(await verifyProblems(t, reg)).toEqual({});
@@ -105,7 +105,7 @@ describe.runIf(hasServer())('rebuild and resync', () => {
       }
     })();
     try {
-      const r = await resyncRecordTypes(t.db, { types, registry: reg, batchMs: 5 });
+      const r = await resyncRecordTypes(t.db, { types, registry: reg, batchMs: 5, initialBatchRows: 100 });
       expect(r.batches).toBeGreaterThan(3);
     } finally {
       done = true;
@@ -123,7 +123,7 @@ describe.runIf(hasServer())('rebuild and resync', () => {
     const controller = new AbortController();
     let events = 0;
     const err = await resyncRecordTypes(t.db, {
-      types: ['notes'], registry: reg, batchMs: 1, signal: controller.signal,
+      types: ['notes'], registry: reg, batchMs: 1, initialBatchRows: 100, signal: controller.signal,
       onProgress: () => { if (++events === 3) controller.abort(); },
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledError);

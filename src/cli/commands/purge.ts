@@ -14,6 +14,7 @@ export interface MaintenanceFlags {
   dryRun?: boolean;
   json?: boolean;
   batchMs?: number;
+  batchRows?: number;
   pauseMs?: number;
   lockTimeoutMs?: number;
   vacuum?: boolean;
@@ -32,6 +33,7 @@ export function maintenanceFlags(cmd: Command): Command {
   return cmd
     .option('--dry-run', 'print the strategy, estimated rows and time, the SQL and the plans; change nothing')
     .option('--batch-ms <ms>', 'target duration of one batch (its size adapts)', positiveInt('--batch-ms'), 200)
+    .option('--batch-rows <n>', 'rows in the first batch (later ones adapt to --batch-ms)', positiveInt('--batch-rows'))
     .option('--pause-ms <ms>', 'pause between batches', nonNegativeInt('--pause-ms'), 0)
     .option('--lock-timeout-ms <ms>', 'lock_timeout of every batch (retried with backoff)', positiveInt('--lock-timeout-ms'), 2000)
     .option('--no-vacuum', 'skip the VACUUM afterwards (leave it to autovacuum)')
@@ -50,7 +52,7 @@ export async function operationOptions(ctx: CommandContext, types: string[], fla
   if (!types.length && !flags.resume) throw new ConfigError('no_record_types', 'name at least one record type (or use --resume)');
   return {
     ...(types.length ? { types } : {}),
-    batchMs: flags.batchMs ?? 200, pauseMs: flags.pauseMs ?? 0, lockTimeoutMs: flags.lockTimeoutMs ?? 2000,
+    batchMs: flags.batchMs ?? 200, ...(flags.batchRows ? { initialBatchRows: flags.batchRows } : {}), pauseMs: flags.pauseMs ?? 0, lockTimeoutMs: flags.lockTimeoutMs ?? 2000,
     vacuum: flags.vacuum !== false, analyze: (flags.analyze ?? 'auto') as AnalyzePolicy, resume: !!flags.resume,
     registry: await resolveRegistry(flags.models),
     signal: ctx.signal,
