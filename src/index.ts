@@ -23,3 +23,4 @@ export * from './inspect/explain.js';
 export * from './inspect/json.js';
 export * from './schema/partitioned.js';
 export * from './maintenance/index.js';
+export * from './bench/index.js';

@@ -1,0 +1,242 @@
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { applySessionSettings, type Database, type Lease } from '../db/connection.js';
+import { toSyncLookupError } from '../db/errors.js';
+import { quoteIdent } from '../db/quote.js';
+import { ModelRegistry, builtinRegistry, type ModelDefinition } from '../lookup/registry.js';
+import { createIndexSql } from '../migrate/concurrent-index.js';
+import { LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE } from '../schema/sync-lookup.js';
+import { BENCH_SCHEMA } from './target.js';
+
+/**
+ * The data one benchmark size works on, and the untimed helpers scenarios use to put it back exactly as
+ * it was after each run (so the original form and ours always start from the same rows).
+ */
+
+/** Rows of the fixed-size type the growth check purges (1 % of the smallest documented size, 500 k). */
+export const FIXED_TYPE_ROWS = 5_000;
+/** The record type whose size stays fixed while the table grows (see {@link benchRegistry}). */
+export const FIXED_TYPE = 'bench_fixed_type';
+
+/** Rows the fixed-size type gets in a table of `rows`: 5 000, or 1 % of a table smaller than 500 k. */
+export function fixedTypeRows(rows: number): number {
+  return Math.min(FIXED_TYPE_ROWS, Math.max(10, Math.round(rows / 100)));
+}
+
+/**
+ * The registry the benchmark seeds: the built-in models plus {@link FIXED_TYPE}, a copy of the legacy
+ * `encounter_medications` model whose share is set so that it has {@link fixedTypeRows} rows at this size.
+ * The generator interleaves it over the table's whole life like every other type, so purging it reads
+ * rows spread over the whole heap, as a real purge would.
+ *
+ * @example
+ * benchRegistry(2_000_000).names.includes('bench_fixed_type') // true
+ */
+export function benchRegistry(rows: number): ModelRegistry {
+  const builtin = builtinRegistry();
+  const models = builtin.models;
+  const sum = models.reduce((n, m) => n + (m.share ?? 1 / models.length), 0);
+  const fixed = fixedTypeRows(rows);
+  const template = builtin.get('encounter_medications');
+  const extra: ModelDefinition = { ...structuredClone(template), name: FIXED_TYPE, share: (fixed * sum) / Math.max(1, rows - fixed) };
+  return new ModelRegistry([...models, extra]);
+}
+
+/** One benchmark size's database and a connection for untimed setup, restore and plans. */
+export interface BenchData {
+  /** The bench-owned database. */
+  db: Database;
+  /** Its name (reported in `databases`). */
+  name: string;
+  /** The size asked for. */
+  size: number;
+  layout: 'plain' | 'partitioned';
+  registry: ModelRegistry;
+  /** Lookup rows when the dataset was opened. */
+  rows: number;
+  /** A session for setup, restores and EXPLAIN (never timed). */
+  control: pg.ClientBase;
+  signal?: AbortSignal;
+  /** Reports a line of progress. */
+  log(text: string): void;
+}
+
+/**
+ * Opens the control session of a dataset.
+ *
+ * @example
+ * const data = await openBenchData({ db, name, size, layout: 'plain', registry, log });
+ */
+export async function openBenchData(
+  input: Omit<BenchData, 'rows' | 'control'>,
+): Promise<{ data: BenchData; close(): Promise<void> }> {
+  const lease: Lease = await input.db.acquire();
+  try {
+    await applySessionSettings(lease.client, { purpose: 'bench-control', lockTimeoutMs: 60_000, statementTimeoutMs: 0 });
+    await lease.client.query(`create schema if not exists ${quoteIdent(BENCH_SCHEMA)}`);
+    const rows = await countRows(lease.client);
+    return { data: { ...input, rows, control: lease.client }, close: () => lease.release() };
+  } catch (err) {
+    await lease.release();
+    throw err;
+  }
+}
+
+/** Exact row count of sync_lookup. */
+export async function countRows(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`select count(*)::text as n from ${quoteIdent(LOOKUP_TABLE)}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Milliseconds `fn` took, with its result. */
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const started = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - started, value };
+}
+
+/** Names of the indexes on sync_lookup that lead with record_type. */
+async function recordTypeLedIndexes(client: pg.ClientBase): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `select c.relname as name from pg_index i join pg_class c on c.oid = i.indexrelid
+       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+      where i.indrelid = to_regclass($1) and a.attname = 'record_type'`, [LOOKUP_TABLE]);
+  return rows.map((r) => r.name);
+}
+
+/**
+ * Puts the table in the index state a variant needs: `absent` is the table as deployments had it (no
+ * record_type-led index at all), `present` has the index migration 0002 creates. Built with a plain
+ * `CREATE INDEX` (nothing else writes meanwhile); returns the milliseconds spent (0 when nothing changed).
+ */
+export async function setRecordTypeIndex(data: BenchData, state: 'absent' | 'present'): Promise<number> {
+  const existing = await recordTypeLedIndexes(data.control);
+  const started = performance.now();
+  if (state === 'absent') {
+    if (!existing.length) return 0;
+    // On the partitioned layout the parent's index cascades to the partitions' indexes.
+    for (const name of existing) await data.control.query(`drop index if exists ${quoteIdent(name)}`);
+    data.log(`dropped ${existing.join(', ')} (the table as it was) in ${Math.round(performance.now() - started)} ms`);
+  } else {
+    if (existing.includes(RECORD_TYPE_INDEX.name)) return 0;
+    await data.control.query(createIndexSql(RECORD_TYPE_INDEX, false));
+    data.log(`built ${RECORD_TYPE_INDEX.name} in ${Math.round(performance.now() - started)} ms`);
+  }
+  return performance.now() - started;
+}
+
+/** `VACUUM sync_lookup` (the post-operation vacuum the issue reports apart); returns its milliseconds. */
+export async function vacuumLookup(data: BenchData): Promise<number> {
+  const { ms } = await timed(() => data.control.query(`vacuum ${quoteIdent(LOOKUP_TABLE)}`));
+  return ms;
+}
+
+/** `ANALYZE sync_lookup` (untimed part of a restore: statistics as they were). */
+export async function analyzeLookup(data: BenchData): Promise<void> {
+  await data.control.query(`analyze ${quoteIdent(LOOKUP_TABLE)}`);
+}
+
+function savedTable(key: string): string {
+  return `${quoteIdent(BENCH_SCHEMA)}.${quoteIdent(`saved_${key}`)}`;
+}
+
+/**
+ * Saves a copy of the lookup rows of `types` (once per dataset; kept across runs while the dataset is
+ * reused) so that a restore can put back exactly those rows, ids included. Returns the row count.
+ */
+export async function saveTypeRows(data: BenchData, key: string, types: string[]): Promise<number> {
+  const table = savedTable(key);
+  const { rows: [exists] } = await data.control.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`,
+    [`${BENCH_SCHEMA}.saved_${key}`]);
+  if (!exists?.ok) {
+    await data.control.query('begin');
+    try {
+      await data.control.query(`create table ${table} (like ${quoteIdent(LOOKUP_TABLE)})`);
+      await data.control.query(`insert into ${table} select * from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [types]);
+      await data.control.query('commit');
+    } catch (err) {
+      await data.control.query('rollback').catch(() => {});
+      throw toSyncLookupError(err);
+    }
+  }
+  const { rows } = await data.control.query<{ n: string }>(`select count(*)::text as n from ${table}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Puts the saved rows of `types` back, ids included: removes whatever rows of those types exist now,
+ * VACUUMs when it removed any, re-inserts the saved ones, then ANALYZE. Untimed. The VACUUM matters: only
+ * after it can the re-inserted rows fill the holes the removed ones left across the heap; without it they
+ * would all land at the end of the table, side by side, and every later index scan over them would read
+ * fewer pages than on the seeded table (flattering our index-backed operations).
+ */
+export async function restoreTypeRows(data: BenchData, key: string, types: string[]): Promise<number> {
+  const { ms } = await timed(async () => {
+    const removed = await data.control.query(`delete from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [types]);
+    if (removed.rowCount) await vacuumLookup(data);
+    try {
+      await data.control.query(`insert into ${quoteIdent(LOOKUP_TABLE)} overriding system value select * from ${savedTable(key)}`);
+    } catch (err) {
+      throw toSyncLookupError(err, { restoring: types });
+    }
+    await analyzeLookup(data);
+  });
+  return ms;
+}
+
+/** Rows of `types` in the lookup now. */
+export async function countTypeRows(client: pg.ClientBase, types: string[]): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `select count(*)::text as n from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [types]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Copies sync_lookup and sync_lookup_ticks from one database to another (COPY out, COPY in, streamed),
+ * ids included, then moves the target's id sequence past them and ANALYZEs. The partitioned dataset is
+ * made this way from the plain one: the same rows, routed to their partitions.
+ *
+ * @example
+ * await copyLookup(plain.db, partitioned.db);
+ */
+export async function copyLookup(from: Database, to: Database, options: { signal?: AbortSignal } = {}): Promise<number> {
+  const columns = await withClientOf(from, async (c) => {
+    const { rows } = await c.query<{ name: string }>(
+      `select attname as name from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped order by attnum`, [LOOKUP_TABLE]);
+    return rows.map((r) => quoteIdent(r.name)).join(', ');
+  });
+  let copied = 0;
+  for (const [table, cols] of [[LOOKUP_TABLE, columns], [TICKS_TABLE, 'source_start_tick, lookup_end_tick']] as const) {
+    const src = await from.acquire();
+    const dst = await to.acquire();
+    try {
+      await applySessionSettings(dst.client, { purpose: 'bench-copy', lockTimeoutMs: 60_000 });
+      const out = src.client.query(copyTo(`COPY ${quoteIdent(table)} (${cols}) TO STDOUT`));
+      const into = dst.client.query(copyFrom(`COPY ${quoteIdent(table)} (${cols}) FROM STDIN`));
+      await pipeline(out, into, ...(options.signal ? [{ signal: options.signal }] : []));
+      if (table === LOOKUP_TABLE) copied = into.rowCount ?? 0;
+    } catch (err) {
+      throw toSyncLookupError(err, { copying: table });
+    } finally {
+      await src.release();
+      await dst.release();
+    }
+  }
+  await withClientOf(to, async (c) => {
+    await c.query(`select setval(pg_get_serial_sequence($1, 'id'), (select max(id) from ${quoteIdent(LOOKUP_TABLE)}))
+      where pg_get_serial_sequence($1, 'id') is not null`, [LOOKUP_TABLE]);
+    await c.query(`analyze ${quoteIdent(LOOKUP_TABLE)}, ${quoteIdent(TICKS_TABLE)}`);
+  });
+  return copied;
+}
+
+async function withClientOf<T>(db: Database, fn: (c: pg.ClientBase) => Promise<T>): Promise<T> {
+  const lease = await db.acquire();
+  try {
+    await applySessionSettings(lease.client, { purpose: 'bench-copy', statementTimeoutMs: 0 });
+    return await fn(lease.client);
+  } finally {
+    await lease.release();
+  }
+}

@@ -1,0 +1,274 @@
+import { createHash } from 'node:crypto';
+import { databaseFromUrl, serverVersion, withClient, type Database } from '../db/connection.js';
+import { CancelledError, ConfigError, toSyncLookupError } from '../db/errors.js';
+import { seedDatabase, type SeedEvent } from '../datagen/seed.js';
+import { migrate } from '../migrate/runner.js';
+import { builtinMigrations } from '../migrations/index.js';
+import {
+  benchRegistry, copyLookup, countRows, fixedTypeRows, openBenchData, setRecordTypeIndex, timed, vacuumLookup, type BenchData,
+} from './dataset.js';
+import { machineInfo } from './machine.js';
+import { SCENARIO_NAMES, formatRowCount, type ScenarioName } from './options.js';
+import type { RunOutcome, Scenario, Variant } from './scenario.js';
+import { SCENARIOS, SEED_TITLE, typeCounts } from './scenarios.js';
+import { applySlopes, summarise, type Samples } from './summary.js';
+import { openBenchTarget, type BenchDatabase, type BenchTarget, type DatasetSpec } from './target.js';
+import type { BenchReport, MachineInfo, ScenarioResult } from './types.js';
+
+/** Progress of a benchmark (the CLI renders it on stderr). */
+export type BenchEvent =
+  | { type: 'info'; text: string }
+  | { type: 'progress'; text: string; fraction: number | null }
+  | { type: 'run'; scenario: ScenarioName; form: 'original' | 'ours'; rows: number; run: number; of: number; ms: number; restoreMs: number };
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  /** Connection string of the server to benchmark on (the user's database or the embedded one). */
+  url: string;
+  /** True for a user's server (DATABASE_URL): refuses a database with data of its own unless `force`. */
+  external: boolean;
+  force?: boolean;
+  /** Name prefix of the bench-owned databases; default `sync_lookup_bench`. */
+  databasePrefix?: string;
+  /** Table sizes (lookup rows), e.g. [500_000, 1_000_000, 2_000_000]. */
+  sizes: number[];
+  /** Scenarios to run, by contract name; default all. */
+  scenarios?: readonly ScenarioName[];
+  /** Runs per form and size; the median is reported. Default 3. */
+  repeat?: number;
+  /** Generator seed. Default 1. */
+  seed?: number;
+  /** Reseed even when a bench database already holds the same data. */
+  fresh?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (event: BenchEvent) => void;
+}
+
+/** Identifies what the generator produces, so a bench database is reused only for identical data. */
+function datasetSpec(size: number, seed: number, layout: DatasetSpec['layout']): DatasetSpec {
+  const registry = benchRegistry(size);
+  const fingerprint = createHash('sha256').update(JSON.stringify(registry.models)).digest('hex').slice(0, 16);
+  return { rows: size, seed, layout, variant: { registry: fingerprint, fixed_type_rows: fixedTypeRows(size) } };
+}
+
+function seedProgress(emit: (e: BenchEvent) => void, label: string): (e: SeedEvent) => void {
+  return (e) => {
+    if (e.type === 'seed_load') {
+      emit({ type: 'progress', fraction: e.totalRows ? e.rows / e.totalRows : null,
+        text: `${label}: loading source rows ${e.rows.toLocaleString('en-US')}/${e.totalRows.toLocaleString('en-US')} ` +
+          `(${e.rowsPerSecond.toLocaleString('en-US')} rows/s${e.etaMs !== null ? `, ${Math.ceil(e.etaMs / 1000)} s left` : ''})` });
+    } else if (e.type === 'seed_phase') {
+      emit({ type: 'progress', fraction: null, text: `${label}: ${e.phase.replace('_', ' ')} …` });
+    } else if (e.event.type === 'model_done') {
+      emit({ type: 'progress', fraction: null, text: `${label}: initial build: ${e.event.model} (${e.event.rows.toLocaleString('en-US')} rows)` });
+    }
+  };
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new CancelledError('benchmark interrupted');
+}
+
+interface Planned { scenario: Scenario; form: 'original' | 'ours'; variant: Variant }
+
+/** The order that needs the fewest index builds: the table as it was first, then with the index. */
+function runOrder(scenarios: Scenario[]): Planned[] {
+  const items: Planned[] = scenarios.flatMap((s) => [
+    ...(s.baseline ? [{ scenario: s, form: 'original' as const, variant: s.baseline }] : []),
+    { scenario: s, form: 'ours' as const, variant: s.ours },
+  ]);
+  const rank = (p: Planned) => ((p.variant.dataset ?? 'plain') === 'plain' ? 0 : 10) + ({ absent: 0, any: 1, present: 2 })[p.variant.index];
+  return items.map((p, i) => ({ p, i })).sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i).map((x) => x.p);
+}
+
+/**
+ * Runs the benchmark: for each size, seeds (or reuses) a bench-owned database, then runs every selected
+ * scenario's original form and ours `repeat` times each, restoring the starting state after each run,
+ * and reports medians, speedups, plans in words and, with several sizes, growth exponents.
+ *
+ * @example
+ * const report = await runBench({ url, external: false, sizes: [500_000, 1_000_000], repeat: 3 });
+ * console.log(report.scenarios.map((s) => `${s.name} ${s.speedup}x`));
+ */
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const emit = options.onEvent ?? (() => {});
+  const repeat = options.repeat ?? 3;
+  const seed = options.seed ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new ConfigError('invalid_option', `repeat must be a positive integer, got ${repeat}`);
+  if (!options.sizes.length) throw new ConfigError('invalid_rows', 'name at least one table size');
+  const names = options.scenarios?.length ? SCENARIO_NAMES.filter((n) => options.scenarios!.includes(n)) : [...SCENARIO_NAMES];
+  const sizes = [...new Set(options.sizes)].sort((a, b) => a - b);
+  const started = Date.now();
+  const results: ScenarioResult[] = [];
+  const notes: string[] = [];
+  let postgres = '';
+  let machine: MachineInfo | undefined;
+
+  const target = await openBenchTarget({
+    url: options.url, external: options.external, ...(options.force ? { force: true } : {}),
+    ...(options.databasePrefix ? { databasePrefix: options.databasePrefix } : {}),
+  });
+  try {
+    let selected = names;
+    if (target.mode === 'entry') {
+      const skipped = selected.filter((n) => n === 'seed' || n === 'purge-type-partitioned');
+      if (skipped.length) {
+        notes.push(`skipped ${skipped.join(', ')}: the role may not create databases, and these need a second database`);
+        selected = selected.filter((n) => !(skipped as string[]).includes(n));
+      }
+    }
+    const scenarios = selected.filter((n) => n !== 'seed').map((n) => SCENARIOS.get(n)!);
+    for (const size of sizes) {
+      checkAborted(options.signal);
+      const label = formatRowCount(size);
+      const registry = benchRegistry(size);
+      type Opened = { d: BenchDatabase; data: BenchData; close(): Promise<void> };
+      const datasets: { plain?: Opened | undefined; partitioned?: Opened | undefined } = {};
+      const open = async (layout: 'plain' | 'partitioned') => {
+        const spec = datasetSpec(size, seed, layout);
+        // A partitioned copy follows its plain source: reseeding that one makes the copy stale.
+        if (layout === 'partitioned') spec.variant.source = { plain: datasets.plain!.d.name, reseeded: !datasets.plain!.d.reused };
+        const what = `${label} rows${layout === 'partitioned' ? ' (partitioned layout)' : ''}`;
+        const d = await target.dataset(spec, async (db) => {
+          emit({ type: 'info', text: `seeding ${what} (seed ${seed}) …` });
+          if (layout === 'partitioned') {
+            // The same rows as the plain dataset, copied into the partitioned layout (a partition per model).
+            await migrate(db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: registry.names }) });
+            emit({ type: 'info', text: `copying the plain dataset's lookup rows into the partitioned layout …` });
+            const { ms, value } = await timed(() => copyLookup(datasets.plain!.d.db, db, options.signal ? { signal: options.signal } : {}));
+            emit({ type: 'info', text: `copied ${value.toLocaleString('en-US')} rows in ${(ms / 1000).toFixed(1)} s` });
+            return;
+          }
+          const r = await seedDatabase(db, { rows: size, seed, registry, onProgress: seedProgress(emit, `seed ${what}`),
+            ...(options.signal ? { signal: options.signal } : {}) });
+          emit({ type: 'info', text: `seeded ${r.rows.toLocaleString('en-US')} rows in ${(r.durationMs / 1000).toFixed(1)} s (${r.rowsPerSecond.toLocaleString('en-US')} rows/s)` });
+        }, { fresh: !!options.fresh });
+        if (d.reused) emit({ type: 'info', text: `reusing ${what} in database ${d.name} (same size, seed and generator)` });
+        const opened = await openBenchData({ db: d.db, name: d.name, size, layout, registry,
+          log: (text) => emit({ type: 'info', text: `  ${text}` }), ...(options.signal ? { signal: options.signal } : {}) });
+        return { d, ...opened };
+      };
+      try {
+        if (scenarios.length) datasets.plain = await open('plain');
+        if (scenarios.some((s) => s.ours.dataset === 'partitioned')) datasets.partitioned = await open('partitioned');
+        const plain = datasets.plain?.data;
+        if (plain && !machine) {
+          postgres = (await serverVersion(plain.control)).version;
+          machine = await machineInfo(plain.control);
+        }
+        const before = plain ? { rows: await countRows(plain.control), types: await typeCounts(plain.control) } : undefined;
+        const samples = new Map<string, Samples>();
+        const failed = new Set<string>();
+        const dirty = new Set<'plain' | 'partitioned'>();
+        const order = runOrder(scenarios);
+        for (const [i, item] of order.entries()) {
+          const layout = item.variant.dataset ?? 'plain';
+          const data = datasets[layout]!.data;
+          const key = `${item.scenario.name}/${item.form}`;
+          emit({ type: 'info', text: `[${label}] ${item.scenario.name}, ${item.form === 'original' ? 'original form' : 'ours'} (${i + 1}/${order.length})` });
+          const s: Samples = { plan: null, runs: [], vacuumMs: [], restoreMs: [] };
+          try {
+            if (item.variant.index !== 'any') await setRecordTypeIndex(data, item.variant.index);
+            await item.variant.prepare?.(data);
+            s.plan = item.variant.plan ? await item.variant.plan(data).catch((err: unknown) => `(plan unavailable: ${toSyncLookupError(err).message})`) : null;
+            for (let run = 1; run <= repeat; run++) {
+              checkAborted(options.signal);
+              await item.variant.before?.(data, run);
+              const outcome = await item.variant.run(data, run);
+              s.runs.push(outcome);
+              if (item.variant.vacuum) s.vacuumMs.push(await vacuumLookup(data));
+              const { ms: restoreMs } = await timed(async () => { await item.variant.restore?.(data); });
+              if (item.variant.restore) s.restoreMs.push(restoreMs);
+              emit({ type: 'run', scenario: item.scenario.name, form: item.form, rows: data.rows, run, of: repeat, ms: outcome.ms, restoreMs });
+            }
+            samples.set(key, s);
+          } catch (err) {
+            if (options.signal?.aborted || err instanceof CancelledError) throw err;
+            // One broken scenario must not cost the whole run: say so, put the data back, go on.
+            const message = toSyncLookupError(err).message;
+            notes.push(`[${label}] ${item.scenario.name} (${item.form}) failed and is left out: ${message}`);
+            emit({ type: 'info', text: `  failed: ${message}` });
+            failed.add(item.scenario.name);
+            await item.variant.restore?.(data).catch(() => {});
+            dirty.add(layout);
+          }
+        }
+        if (plain && before) {
+          const after = { rows: await countRows(plain.control), types: await typeCounts(plain.control) };
+          if (JSON.stringify(after) !== JSON.stringify(before)) {
+            notes.push(`[${label}] the restore check found a difference (before ${JSON.stringify(before)}, after ${JSON.stringify(after)}); ` +
+              'the database will be reseeded next time');
+            datasets.plain!.d.reused = false;
+            await datasets.plain!.close();
+            datasets.plain = undefined;
+          }
+        }
+        for (const s of scenarios) {
+          const ours = samples.get(`${s.name}/ours`);
+          if (!ours || failed.has(s.name)) continue;
+          results.push(summarise(s, size, plain?.rows ?? size, samples.get(`${s.name}/original`), ours));
+        }
+        for (const layout of ['plain', 'partitioned'] as const) {
+          const ds = datasets[layout];
+          if (!ds) continue;
+          await ds.close();
+          // A dataset a failed scenario may have left changed stays `in_use`: the next run reseeds it.
+          if (!dirty.has(layout)) await target.release(ds.d);
+          datasets[layout] = undefined;
+        }
+      } finally {
+        for (const ds of Object.values(datasets)) await ds?.close().catch(() => {});
+      }
+      if (selected.includes('seed')) results.push(await seedScenario(target, size, seed, repeat, options, emit));
+    }
+    if (!machine) {
+      // Only the seed scenario ran: describe the server from a bench database anyway.
+      const name = target.used[0];
+      if (name) {
+        const db = databaseAt(options.url, name);
+        await withClient(db, { purpose: 'bench' }, async (c) => { postgres = (await serverVersion(c)).version; machine = await machineInfo(c); });
+      }
+    }
+  } finally {
+    await target.close();
+  }
+
+  if (sizes.length > 1) applySlopes(results);
+  return {
+    postgres, machine: machine!, sizes, repeat, seed, started_at: new Date(started).toISOString(), duration_ms: Date.now() - started,
+    databases: [...target.used], scenarios: results, notes,
+  };
+}
+
+function databaseAt(url: string, name: string): Database {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(name)}`;
+  return databaseFromUrl(u.toString());
+}
+
+/** `seed`: seeds a scratch database `repeat` times and reports the median time and throughput. */
+async function seedScenario(
+  target: BenchTarget, size: number, seed: number, repeat: number, options: BenchOptions, emit: (e: BenchEvent) => void,
+): Promise<ScenarioResult> {
+  const registry = benchRegistry(size);
+  const spec: DatasetSpec = { ...datasetSpec(size, seed, 'plain'), scratch: true };
+  const runs: RunOutcome[] = [];
+  let rows = size;
+  for (let run = 1; run <= repeat; run++) {
+    checkAborted(options.signal);
+    emit({ type: 'info', text: `[${formatRowCount(size)}] seed, run ${run}/${repeat} (scratch database)` });
+    let outcome: RunOutcome | undefined;
+    const d = await target.dataset(spec, async (db) => {
+      const r = await seedDatabase(db, { rows: size, seed, registry, onProgress: seedProgress(emit, `seed ${formatRowCount(size)}`),
+        ...(options.signal ? { signal: options.signal } : {}) });
+      rows = r.build.rows;
+      outcome = { ms: r.durationMs, rowsAffected: r.build.rows,
+        extra: { rows_per_s: r.rowsPerSecond, load_ms: r.loadMs, source_index_ms: r.sourceIndexMs, build_ms: r.buildMs, analyze_ms: r.analyzeMs } };
+    }, { fresh: true });
+    await target.drop(d.name);
+    runs.push(outcome!);
+    emit({ type: 'run', scenario: 'seed', form: 'ours', rows, run, of: repeat, ms: outcome!.ms, restoreMs: 0 });
+  }
+  return summarise({ name: 'seed', title: SEED_TITLE }, size, rows, undefined,
+    { plan: null, runs, vacuumMs: [], restoreMs: [] });
+}

@@ -1,0 +1,476 @@
+import type pg from 'pg';
+import { applySessionSettings, type Database } from '../db/connection.js';
+import { quoteIdent } from '../db/quote.js';
+import { buildLookup } from '../lookup/build.js';
+import { pullChunkQuery, upsertLookupRows } from '../lookup/sql.js';
+import { createIndexConcurrently, createIndexSql } from '../migrate/concurrent-index.js';
+import { planPurge, purgeRecordTypes } from '../maintenance/purge.js';
+import { planRebuild } from '../maintenance/rebuild.js';
+import type { OperationResult } from '../maintenance/job.js';
+import {
+  BACKFILL_SQL, SEED_ORIGINAL_SQL, backfillInitialSyncLookupTick, rebuildForPrescriptionsChange, resyncPatientProgramRegistrations,
+} from '../maintenance/seed-migrations.js';
+import { LOOKUP_TABLE, RECORD_TYPE_INDEX, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js';
+import {
+  FIXED_TYPE, analyzeLookup, countTypeRows, restoreTypeRows, saveTypeRows, setRecordTypeIndex, timed, vacuumLookup,
+  type BenchData,
+} from './dataset.js';
+import { originalBackfill, originalPurgeSql, restampSourceSql } from './originals.js';
+import { dryRunPlan, statementPlan, statementsPlan } from './plans.js';
+import type { ScenarioName } from './options.js';
+import type { RunOutcome, Scenario, Variant } from './scenario.js';
+import { BENCH_SCHEMA } from './target.js';
+
+/** The ~1 % type `purge-type` removes: the legacy model migration 3 removed. */
+export const PURGE_TYPE = 'encounter_medications';
+/** The two types the seed's migrations 1 and 2 fully resync. */
+export const RESYNC_TYPES = ['patient_program_registrations', 'patient_program_registration_conditions'];
+/** The types migration 3 re-materialises after purging {@link PURGE_TYPE}. */
+export const REBUILD_TYPES = ['prescriptions', 'encounter_prescriptions'];
+/** Rows of the most recent changes `pull-incremental` reads. */
+export const INCREMENTAL_PULL_ROWS = 10_000;
+/** Rows per pull chunk (the id cursor's page). */
+export const PULL_CHUNK_ROWS = 5_000;
+
+// ---------------------------------------------------------------------------------------------------
+// Purges
+
+function originalPurge(type: string, key: string): Variant {
+  return {
+    index: 'absent', vacuum: true,
+    prepare: async (d) => { await saveTypeRows(d, key, [type]); },
+    plan: (d) => statementPlan(d.control, originalPurgeSql([type])),
+    async run(d) {
+      const { ms, value } = await timed(() => d.control.query(originalPurgeSql([type])));
+      return { ms, rowsAffected: value.rowCount ?? 0 };
+    },
+    restore: async (d) => { await restoreTypeRows(d, key, [type]); },
+  };
+}
+
+/** Our operation's figures that the report keeps beside the wall time. */
+function operationExtra(r: OperationResult): RunOutcome['extra'] {
+  return { operation_ms: r.operation_ms, analyze_ms: r.analyze_ms, batches: r.batches, strategy: r.strategy };
+}
+
+function ourPurge(type: string, key: string, dataset: 'plain' | 'partitioned' = 'plain'): Variant {
+  return {
+    dataset, index: dataset === 'plain' ? 'present' : 'any',
+    // TRUNCATE of a partition leaves no dead tuples: nothing to vacuum (reported as 0 below).
+    vacuum: dataset === 'plain',
+    prepare: async (d) => { await saveTypeRows(d, key, [type]); },
+    plan: async (d) => dryRunPlan(await planPurge(d.db, { types: [type], registry: d.registry })),
+    async run(d) {
+      // Wall time of the library call, as a user's migration would see it (connection, job record and
+      // locks included), with the ANALYZE it decides on and without its VACUUM.
+      const { ms, value } = await timed(() => purgeRecordTypes(d.db, { types: [type], registry: d.registry, vacuum: false,
+        ...(d.signal ? { signal: d.signal } : {}) }));
+      return { ms, rowsAffected: value.rows_deleted, extra: { ...operationExtra(value), ...(dataset === 'partitioned' ? { vacuum_ms: 0 } : {}) } };
+    },
+    restore: async (d) => { await restoreTypeRows(d, key, [type]); },
+  };
+}
+
+const purgeType: Scenario = {
+  name: 'purge-type',
+  title: `purge a ~1 % record type (${PURGE_TYPE}) from the plain table`,
+  baseline: originalPurge(PURGE_TYPE, 'purge_type'),
+  ours: ourPurge(PURGE_TYPE, 'purge_type'),
+};
+
+const purgeTypePartitioned: Scenario = {
+  name: 'purge-type-partitioned',
+  title: `purge ${PURGE_TYPE}: original DELETE on the plain table vs ours on the table partitioned by record_type`,
+  baseline: originalPurge(PURGE_TYPE, 'purge_type'),
+  ours: ourPurge(PURGE_TYPE, 'purge_type', 'partitioned'),
+};
+
+const purgeFixedType: Scenario = {
+  name: 'purge-fixed-type',
+  title: `purge a type whose size stays fixed while the table grows (${FIXED_TYPE}: the growth check)`,
+  baseline: originalPurge(FIXED_TYPE, 'fixed_type'),
+  ours: ourPurge(FIXED_TYPE, 'fixed_type'),
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Migrations 1 + 2: fully resync two types
+
+async function build(d: BenchData) {
+  return buildLookup(d.db, { registry: d.registry, ...(d.signal ? { signal: d.signal } : {}) });
+}
+
+const resyncTypes: Scenario = {
+  name: 'resync-types',
+  title: 'the seed\'s migrations 1 and 2 (fully resync patient_program_registrations and …_conditions), end to end',
+  baseline: {
+    index: 'absent', vacuum: true,
+    prepare: async (d) => { await saveTypeRows(d, 'resync_types', RESYNC_TYPES); },
+    plan: (d) => statementPlan(d.control, SEED_ORIGINAL_SQL.resyncPatientProgramRegistrations),
+    async run(d) {
+      let affected = 0;
+      const { ms } = await timed(async () => {
+        // Migration 1, then migration 2 (the same statements), then the build that re-materialises the rows.
+        for (let migration = 1; migration <= 2; migration++) {
+          affected += (await d.control.query(SEED_ORIGINAL_SQL.resyncPatientProgramRegistrations)).rowCount ?? 0;
+          for (const t of RESYNC_TYPES) await d.control.query(restampSourceSql(t));
+        }
+        affected += (await build(d)).rows;
+      });
+      return { ms, rowsAffected: affected };
+    },
+    restore: async (d) => { await restoreTypeRows(d, 'resync_types', RESYNC_TYPES); },
+  },
+  ours: {
+    index: 'present', vacuum: true,
+    prepare: async (d) => { await saveTypeRows(d, 'resync_types', RESYNC_TYPES); },
+    plan: async (d) => dryRunPlan(await planRebuild(d.db, { types: RESYNC_TYPES, registry: d.registry }, 'resync')),
+    async run(d) {
+      let affected = 0;
+      const extra: Record<string, number> = { analyze_ms: 0, batches: 0 };
+      const { ms } = await timed(async () => {
+        for (let migration = 1; migration <= 2; migration++) {
+          const r = await resyncPatientProgramRegistrations(d.db, { registry: d.registry, vacuum: false,
+            ...(d.signal ? { signal: d.signal } : {}) });
+          affected += r.rows_affected;
+          extra.analyze_ms! += r.analyze_ms;
+          extra.batches! += r.batches;
+        }
+        affected += (await build(d)).rows;
+      });
+      return { ms, rowsAffected: affected, extra };
+    },
+    restore: async (d) => { await restoreTypeRows(d, 'resync_types', RESYNC_TYPES); },
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Migration 3: purge encounter_medications, re-materialise prescriptions and encounter_prescriptions
+
+/**
+ * Saves the prescriptions' lookup rows as they were before "the prescriptions changes": their `data`
+ * carries a field the new model no longer has. Restored before every run, so both forms must rewrite
+ * every row of both types (as after a real model change), from the same starting rows.
+ */
+async function saveStalePrescriptions(d: BenchData): Promise<void> {
+  const table = `${quoteIdent(BENCH_SCHEMA)}.${quoteIdent('saved_rebuild_stale')}`;
+  const { rows: [exists] } = await d.control.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`, [`${BENCH_SCHEMA}.saved_rebuild_stale`]);
+  if (exists?.ok) return;
+  await d.control.query(`create table ${table} (like ${quoteIdent(LOOKUP_TABLE)})`);
+  await d.control.query(`insert into ${table} select * from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [REBUILD_TYPES]);
+  await d.control.query(`update ${table} set data = (data::jsonb || '{"legacy_dose_text": "as prescribed before migration 3"}')::json`);
+}
+
+const rebuildVariantBase = {
+  vacuum: true,
+  async prepare(d: BenchData) {
+    await saveTypeRows(d, 'purge_type', [PURGE_TYPE]);
+    await saveStalePrescriptions(d);
+  },
+  async before(d: BenchData) {
+    await restoreTypeRows(d, 'rebuild_stale', REBUILD_TYPES);
+  },
+  async restore(d: BenchData) {
+    await restoreTypeRows(d, 'purge_type', [PURGE_TYPE]);
+  },
+};
+
+const rebuildType: Scenario = {
+  name: 'rebuild-type',
+  title: 'the seed\'s migration 3 (purge encounter_medications, rebuild prescriptions and encounter_prescriptions), end to end',
+  baseline: {
+    ...rebuildVariantBase,
+    index: 'absent',
+    plan: (d) => statementPlan(d.control, SEED_ORIGINAL_SQL.rebuildForPrescriptionsChange),
+    async run(d) {
+      let affected = 0;
+      const { ms } = await timed(async () => {
+        affected += (await d.control.query(SEED_ORIGINAL_SQL.rebuildForPrescriptionsChange)).rowCount ?? 0;
+        for (const t of REBUILD_TYPES) await d.control.query(restampSourceSql(t));
+        affected += (await build(d)).rows;
+      });
+      return { ms, rowsAffected: affected };
+    },
+  },
+  ours: {
+    ...rebuildVariantBase,
+    index: 'present',
+    plan: async (d) => `purge ${dryRunPlan(await planPurge(d.db, { types: [PURGE_TYPE], registry: d.registry }))}; ` +
+      `rebuild ${dryRunPlan(await planRebuild(d.db, { types: REBUILD_TYPES, registry: d.registry }))}`,
+    async run(d) {
+      let affected = 0;
+      const signal = d.signal ? { signal: d.signal } : {};
+      const { ms } = await timed(async () => {
+        const r = await rebuildForPrescriptionsChange(d.db, { registry: d.registry, vacuum: false, ...signal });
+        affected += r.purge.rows_affected + r.rebuild.rows_affected;
+        affected += (await build(d)).rows;
+      });
+      return { ms, rowsAffected: affected };
+    },
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Migration 4: backfill the initial tick
+
+const INITIAL_TICKS = `${quoteIdent(BENCH_SCHEMA)}.${quoteIdent('saved_initial_tick')}`;
+
+const backfillBase = {
+  async prepare(d: BenchData) {
+    await d.control.query(`create table if not exists ${INITIAL_TICKS} (like ${quoteIdent(TICKS_TABLE)})`);
+    const { rows: [n] } = await d.control.query<{ n: number }>(`select count(*)::int as n from ${INITIAL_TICKS}`);
+    if (!n?.n) {
+      await d.control.query(`insert into ${INITIAL_TICKS} select * from ${quoteIdent(TICKS_TABLE)} where source_start_tick = -1`);
+    }
+  },
+  async before(d: BenchData) {
+    await d.control.query(`delete from ${quoteIdent(TICKS_TABLE)} where source_start_tick = -1`);
+  },
+  async restore(d: BenchData) {
+    await d.control.query(`delete from ${quoteIdent(TICKS_TABLE)} where source_start_tick = -1`);
+    await d.control.query(`insert into ${quoteIdent(TICKS_TABLE)} select * from ${INITIAL_TICKS} on conflict do nothing`);
+  },
+};
+
+const backfillInitialTick: Scenario = {
+  name: 'backfill-initial-tick',
+  title: 'the seed\'s migration 4 (record the initial sync_lookup_ticks row)',
+  baseline: {
+    ...backfillBase,
+    index: 'absent',
+    plan: (d) => statementsPlan(d.control, SEED_ORIGINAL_SQL.backfillInitialSyncLookupTick.map((sql) => ({ sql }))),
+    async run(d) {
+      const { ms, value } = await timed(() => originalBackfill(d.control));
+      return { ms, rowsAffected: value };
+    },
+  },
+  ours: {
+    ...backfillBase,
+    index: 'present',
+    async plan(d) {
+      const { rows: [first] } = await d.control.query<{ end_tick: string }>(BACKFILL_SQL.firstBuild);
+      return statementsPlan(d.control, [{ sql: BACKFILL_SQL.firstBuild }, { sql: BACKFILL_SQL.hasRows },
+        { sql: BACKFILL_SQL.maxBelow, params: [first?.end_tick ?? '0'] }]);
+    },
+    async run(d) {
+      const { ms, value } = await timed(() => backfillInitialSyncLookupTick(d.db));
+      return { ms, rowsAffected: value.inserted ? 1 : 0 };
+    },
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Adding the record_type index while sync traffic writes
+
+/** Writes like sync traffic (an insert and an update of lookup rows, in turn) until stopped; records each write's latency. */
+function startWriter(db: Database): { ready: Promise<void>; stop(): Promise<{ writes: number; maxStallMs: number; insertedIds: string[] }>; mark(): void; sinceMark(): number } {
+  let stopped = false;
+  let writes = 0;
+  let maxSinceMark = 0;
+  const insertedIds: string[] = [];
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((r) => { readyResolve = r; });
+  const loop = (async () => {
+    const lease = await db.acquire();
+    try {
+      // No lock_timeout: a blocked write waits as long as the build blocks it, and that wait is the stall.
+      await applySessionSettings(lease.client, { purpose: 'bench-writer', lockTimeoutMs: 0, statementTimeoutMs: 0 });
+      const { rows: [range] } = await lease.client.query<{ lo: string; hi: string }>(
+        `select min(id)::text as lo, max(id)::text as hi from ${quoteIdent(LOOKUP_TABLE)}`);
+      const lo = Number(range?.lo ?? 1);
+      const span = Math.max(1, Number(range?.hi ?? 1) - lo);
+      readyResolve();
+      for (let i = 0; !stopped; i++) {
+        const started = performance.now();
+        if (i % 2 === 0) {
+          const { rows } = await lease.client.query<{ id: string }>(
+            `insert into ${quoteIdent(LOOKUP_TABLE)} (record_id, record_type, data, updated_at_sync_tick, patient_id)
+             values ('bench-writer-' || gen_random_uuid(), 'notes', '{"written_by": "bench writer"}', $1, null) returning id::text`, [STAGED_TICK]);
+          insertedIds.push(rows[0]!.id);
+        } else {
+          // Same values: a real row version is written (and must be indexed), the data stays as it was.
+          await lease.client.query(`update ${quoteIdent(LOOKUP_TABLE)} set updated_at_by_field_sum = updated_at_by_field_sum where id = $1`,
+            [lo + ((i * 7919) % span)]);
+        }
+        maxSinceMark = Math.max(maxSinceMark, performance.now() - started);
+        writes++;
+      }
+    } finally {
+      await lease.release();
+    }
+  })();
+  loop.catch(() => readyResolve());
+  return {
+    ready,
+    mark() { maxSinceMark = 0; writes = 0; },
+    sinceMark: () => maxSinceMark,
+    async stop() {
+      stopped = true;
+      await loop;
+      return { writes, maxStallMs: maxSinceMark, insertedIds };
+    },
+  };
+}
+
+function indexBuildVariant(concurrent: boolean): Variant {
+  return {
+    index: 'absent',
+    plan: async () => concurrent
+      ? 'CREATE INDEX CONCURRENTLY (runner): writes go on; two table scans and waits for older transactions'
+      : 'CREATE INDEX: SHARE lock, every write waits until the whole build ends',
+    async run(d) {
+      const writer = startWriter(d.db);
+      await writer.ready;
+      // Let the writer settle, then count only what happens while the index builds.
+      await new Promise((r) => setTimeout(r, 200));
+      writer.mark();
+      const lease = await d.db.acquire();
+      let ms: number;
+      try {
+        await applySessionSettings(lease.client, { purpose: 'bench-index', lockTimeoutMs: 0, statementTimeoutMs: 0 });
+        ms = concurrent
+          ? (await timed(() => createIndexConcurrently(d.db, lease.client, RECORD_TYPE_INDEX, d.signal ? { signal: d.signal } : {}))).ms
+          : (await timed(() => lease.client.query(createIndexSql(RECORD_TYPE_INDEX, false)))).ms;
+      } finally {
+        await lease.release();
+      }
+      const stall = writer.sinceMark();
+      const { writes, insertedIds } = await writer.stop();
+      await d.control.query(`delete from ${quoteIdent(LOOKUP_TABLE)} where id = any($1::bigint[])`, [insertedIds]);
+      return { ms, rowsAffected: null, extra: { max_write_stall_ms: Math.round(stall * 10) / 10, writes_during_build: writes } };
+    },
+    async restore(d) {
+      await setRecordTypeIndex(d, 'absent');
+      await vacuumLookup(d);
+      await analyzeLookup(d);
+    },
+  };
+}
+
+const addRecordTypeIndex: Scenario = {
+  name: 'add-record-type-index',
+  title: `build ${RECORD_TYPE_INDEX.name} while a writer inserts and updates lookup rows`,
+  baseline: indexBuildVariant(false),
+  ours: indexBuildVariant(true),
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Pulls
+
+/** The tick above which the `rows` most recent changes lie (through the tick index, backwards). */
+async function tickOfRecent(client: pg.ClientBase, rows: number): Promise<number> {
+  const { rows: r } = await client.query<{ t: string }>(
+    `select updated_at_sync_tick::text as t from ${quoteIdent(LOOKUP_TABLE)} where updated_at_sync_tick >= 0
+      order by updated_at_sync_tick desc offset $1 limit 1`, [rows]);
+  return Number(r[0]?.t ?? -1);
+}
+
+/** A facility and the patients it syncs (those with encounters there): what an initial pull asks for. */
+async function facilityScope(d: BenchData): Promise<{ facility: string; patients: string[] }> {
+  const { rows: [f] } = await d.control.query<{ id: string }>(
+    `select facility_id::text as id from encounters where facility_id is not null group by 1 order by count(*) desc, 1 limit 1`);
+  const facility = f?.id ?? '';
+  const { rows } = await d.control.query<{ id: string }>(
+    `select distinct patient_id::text as id from encounters where facility_id::text = $1 and patient_id is not null`, [facility]);
+  return { facility, patients: rows.map((r) => r.id) };
+}
+
+async function pullAll(client: pg.ClientBase, options: { sinceTick: number; types: string[]; patients?: string[]; facilities?: string[] }): Promise<number> {
+  let after: string | undefined;
+  let total = 0;
+  for (;;) {
+    const q = pullChunkQuery({ ...options, limit: PULL_CHUNK_ROWS, ...(after !== undefined ? { afterId: after } : {}) });
+    const { rows } = await client.query<{ id: string }>(q.text, q.values);
+    total += rows.length;
+    if (rows.length < PULL_CHUNK_ROWS) return total;
+    after = String(rows[rows.length - 1]!.id);
+  }
+}
+
+function pullVariant(index: 'absent' | 'present', kind: 'incremental' | 'initial'): Variant {
+  let scope: { sinceTick: number; types: string[]; patients?: string[]; facilities?: string[] } | undefined;
+  const resolve = async (d: BenchData) => {
+    if (kind === 'incremental') return { sinceTick: await tickOfRecent(d.control, INCREMENTAL_PULL_ROWS), types: d.registry.names };
+    const { facility, patients } = await facilityScope(d);
+    return { sinceTick: -1, types: d.registry.names, patients, facilities: [facility] };
+  };
+  return {
+    index,
+    async prepare(d) { scope = await resolve(d); },
+    async plan(d) {
+      const q = pullChunkQuery({ ...(scope ?? (await resolve(d))), limit: PULL_CHUNK_ROWS });
+      return statementPlan(d.control, q.text, q.values);
+    },
+    async run(d) {
+      const s = scope ?? (await resolve(d));
+      const { ms, value } = await timed(() => pullAll(d.control, s));
+      return { ms, rowsAffected: value, extra: { patients: s.patients?.length ?? null, since_tick: s.sinceTick } };
+    },
+  };
+}
+
+const pullIncremental: Scenario = {
+  name: 'pull-incremental',
+  title: `pull the ${INCREMENTAL_PULL_ROWS.toLocaleString('en-US')} most recent changes (all types), in ${PULL_CHUNK_ROWS}-row id-cursor chunks; original = the table without the record_type index`,
+  baseline: pullVariant('absent', 'incremental'),
+  ours: pullVariant('present', 'incremental'),
+};
+
+const pullInitial: Scenario = {
+  name: 'pull-initial',
+  title: 'initial pull of everything one facility syncs (its patients, rows without a patient); original = the table without the record_type index',
+  baseline: pullVariant('absent', 'initial'),
+  ours: pullVariant('present', 'initial'),
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Incremental build after 1 % of source rows changed
+
+function buildVariant(index: 'absent' | 'present'): Variant {
+  return {
+    index, vacuum: true,
+    async plan(d) {
+      const model = d.registry.get('survey_response_answers');
+      const q = upsertLookupRows(model, { lookupTick: STAGED_TICK, sinceTick: 0, beforeTick: 1, limit: 20_000 });
+      return statementPlan(d.control, q.text, q.values);
+    },
+    async before(d, run) {
+      // 1 % of every model's source rows, a different sample per run (the same for both forms).
+      for (const m of d.registry.models) {
+        await d.control.query(`update ${quoteIdent(m.name)} set updated_at = updated_at
+           where id in (select id from ${quoteIdent(m.name)} tablesample bernoulli (1) repeatable (${run}))`);
+      }
+    },
+    async run(d) {
+      const { ms, value } = await timed(() => build(d));
+      return { ms, rowsAffected: value.rows };
+    },
+  };
+}
+
+const incrementalBuild: Scenario = {
+  name: 'incremental-build',
+  title: 'incremental build after 1 % of source rows changed; original = the table without the record_type index (its upkeep cost)',
+  baseline: buildVariant('absent'),
+  ours: buildVariant('present'),
+};
+
+/**
+ * Every scenario but `seed` (which the runner handles: it needs a database of its own), by name.
+ *
+ * @example
+ * SCENARIOS.get('purge-type')?.title
+ */
+export const SCENARIOS: ReadonlyMap<ScenarioName, Scenario> = new Map([
+  purgeType, purgeTypePartitioned, purgeFixedType, resyncTypes, rebuildType, backfillInitialTick, addRecordTypeIndex,
+  pullIncremental, pullInitial, incrementalBuild,
+].map((s) => [s.name, s] as const));
+
+/** The title of the `seed` scenario. */
+export const SEED_TITLE = 'seed throughput: generate source rows, COPY them, initial build and ANALYZE';
+
+/** Row counts of the scenario's types, for a restore check. */
+export async function typeCounts(client: pg.ClientBase): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of [PURGE_TYPE, FIXED_TYPE, ...RESYNC_TYPES, ...REBUILD_TYPES]) out[t] = await countTypeRows(client, [t]);
+  return out;
+}
