@@ -10,6 +10,8 @@ import { registerResync } from './commands/resync.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerSeed } from './commands/seed.js';
 import { registerBuild } from './commands/build.js';
+import { registerPull } from './commands/pull.js';
+import { registerVerify } from './commands/verify.js';
 import { registerExplain } from './commands/explain.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerIndex } from './commands/index.js';
@@ -23,7 +25,7 @@ const program = new Command('sync-lookup')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerExplain, registerDoctor, registerIndex, registerStats, registerPurge, registerRebuild, registerResync, registerJobs, registerBench]) register(program);
+for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerPurge, registerRebuild, registerResync, registerJobs, registerBench]) register(program);
 
 try {
   await program.parseAsync(process.argv);
