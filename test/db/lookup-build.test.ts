@@ -134,7 +134,7 @@ describe.runIf(hasServer())('lookup build, seed and verify', () => {
   it('removes hard-deleted rows through tombstones and re-adds a record inserted again with the same id', async () => {
     const t = await seeded(500, 6);
     const { rows: [n] } = await t.query<{ id: string }>(`select id::text from notes order by id limit 1`);
-    const row = (await t.query(`select * from notes where id = $1`, [n!.id])).rows[0];
+    const row = (await t.query(`select * from notes where id = $1`, [n!.id])).rows[0]!;
     await t.query(`delete from notes where id = $1`, [n!.id]);
     let r = await buildLookup(t.db, { registry });
     expect(r).toMatchObject({ deleted: 1, rows: 0 });
