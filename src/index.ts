@@ -32,3 +32,7 @@ export * from './inspect/json.js';
 export * from './schema/partitioned.js';
 export * from './maintenance/index.js';
 export * from './bench/index.js';
+export * from './inspect/doctor.js';
+export * from './inspect/index-watch.js';
+export * from './inspect/estimate.js';
+export * from './inspect/stats.js';

@@ -304,18 +304,22 @@ export function lineColumn(text: string, position: number): { line: number; colu
  * @example
  * await assertParses('selec 1') // throws: syntax error at or near "selec" at line 1, column 1
  */
-export async function assertParses(sql: string): Promise<void> {
+export async function assertParses(sql: string, options: { prefixLength?: number; what?: string } = {}): Promise<void> {
   let stmts: unknown[];
   try {
     stmts = (await parse(sql)).stmts ?? [];
   } catch (err) {
+    // The position is reported in the text the user wrote, without any prefix we added to it.
+    const prefix = options.prefixLength ?? 0;
+    const text = sql.slice(prefix);
     const cursor = (err as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition;
-    const position = typeof cursor === 'number' ? cursor + 1 : null;
-    const where = position === null ? '' : (() => { const lc = lineColumn(sql, position); return ` at line ${lc.line}, column ${lc.column}`; })();
-    throw new ConfigError('sql_syntax_error', `${err instanceof Error ? err.message : String(err)}${where}`,
-      { position, ...(position === null ? {} : lineColumn(sql, position)) });
+    const position = typeof cursor === 'number' ? Math.max(1, cursor + 1 - prefix) : null;
+    const lc = position === null ? null : lineColumn(text, position);
+    throw new ConfigError('sql_syntax_error',
+      `${err instanceof Error ? err.message : String(err)}${lc ? ` at line ${lc.line}, column ${lc.column}` : ''}`,
+      { position, ...(lc ?? {}) });
   }
-  if (stmts.length !== 1) throw new ConfigError('not_one_statement', `--sql must be exactly one statement, got ${stmts.length}`);
+  if (stmts.length !== 1) throw new ConfigError('not_one_statement', `${options.what ?? '--sql'} must be exactly one statement, got ${stmts.length}`);
 }
 
 const USER_ERRORS = new Set<string>([SqlState.undefinedTable, SqlState.undefinedColumn, SqlState.syntaxError, '42883', '42P02', '42704', '42P18', '42725', '42804']);

@@ -480,7 +480,7 @@ function indexName(table: string, columns: string[]): string {
 /** The fix for a filter no index serves: an existing INVALID index to rebuild, or the index to create. */
 function missingIndexFix(
   relation: string, columns: string[], context: PlanContext, options: ClassifyOptions,
-): { fix: string; reason: string } | null {
+): { fix: string | null; reason: string } | null {
   if (columns.length === 0) return null;
   const table = context.tables[relation];
   const schema = table?.schema ?? 'public';
@@ -491,6 +491,17 @@ function missingIndexFix(
     return {
       fix: `REINDEX INDEX CONCURRENTLY ${quoteName(invalid.schema)}.${quoteName(invalid.name)}`,
       reason: `index ${invalid.name} leads with ${leading} but is INVALID (a failed concurrent build)`,
+    };
+  }
+  const usable = sameTable.find((i) => i.valid && i.columns[0] === leading && i.predicate === null);
+  if (usable) {
+    // The index exists: the plan chose not to use it. Stale statistics, or a row goal (LIMIT, a cursor
+    // planned for its first cursor_tuple_fraction of rows) that made an ordered walk of another index look cheaper.
+    const stale = table !== undefined && table.modsSinceAnalyze !== null && table.modsSinceAnalyze > 0.1 * Math.max(1, table.rows);
+    return {
+      fix: stale ? `ANALYZE ${quoteName(schema)}.${quoteName(relation)}` : null,
+      reason: `index ${usable.name} leads with ${leading} but this plan does not use it` +
+        (stale ? ' (statistics are stale)' : ' (a row goal such as LIMIT or a cursor\'s cursor_tuple_fraction made another path look cheaper)'),
     };
   }
   const recommendations: NonNullable<ClassifyOptions['recommendedIndexes']> = options.recommendedIndexes ?? [RECORD_TYPE_INDEX];

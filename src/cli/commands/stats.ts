@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { snakeCaseKeys } from '../../inspect/json.js';
+import { exportStats, type StatsExport } from '../../inspect/stats.js';
+import { action, withDatabase, type CommandContext } from '../context.js';
+
+/** `sync-lookup stats export`. */
+export function registerStats(program: Command): void {
+  const stats = program.command('stats').description('planner statistics without row data');
+  stats.command('export')
+    .description('table sizes, row estimates, index definitions and the pg_stats subset per column, as JSON on stdout')
+    .option('--tables <names>', 'comma-separated tables (default: every table outside the system schemas)')
+    .option('--json', 'accepted for symmetry: the output is always JSON')
+    .action(action(program, async (ctx: CommandContext, opts: { tables?: string }) => {
+      const tables = opts.tables?.split(',').map((s) => s.trim()).filter(Boolean);
+      const doc = await withDatabase(ctx, (db) => exportStats(db, tables?.length ? { tables } : {}));
+      // Always JSON: this document is meant for files (> stats.json) and other tools.
+      ctx.out.result(snakeCaseKeys(doc) as StatsExport, (d) => JSON.stringify(d, null, 2));
+    }));
+}

@@ -1,0 +1,410 @@
+import type pg from 'pg';
+import { withClient, type Database } from '../db/connection.js';
+import { ConfigError } from '../db/errors.js';
+import { quoteIdent, quoteQualified } from '../db/quote.js';
+import type { ModelRegistry } from '../lookup/registry.js';
+import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
+import { explainHotQueries } from './explain.js';
+import { readIndexBuilds, type IndexBuildProgress } from './index-progress.js';
+
+/*
+ * `sync-lookup doctor`: one read-only pass over the catalog and the statistics views, each finding with
+ * its evidence and the exact statement that fixes it. Nothing here changes the database.
+ */
+
+/** How bad a finding is: `error` makes `doctor` exit 3. */
+export type DoctorSeverity = 'error' | 'warning' | 'info';
+
+/** One finding of the doctor. */
+export interface DoctorFinding {
+  severity: DoctorSeverity;
+  /** Stable name of the check: invalid_index, redundant_index, duplicate_index, unused_index, missing_index,
+   * dead_tuples, table_bloat, stale_statistics, never_analyzed, idle_in_transaction, long_running_query,
+   * index_build_in_progress, sizes. */
+  check: string;
+  /** What it is about: `schema.table`, `schema.index`, or `pid 1234`. */
+  subject: string;
+  message: string;
+  evidence: Record<string, string | number | boolean | null>;
+  /** The exact statement (or action) that fixes it; null when nothing needs doing. */
+  fix: string | null;
+}
+
+/** Size and upkeep of one index. */
+export interface DoctorIndex {
+  name: string;
+  columns: string[];
+  definition: string;
+  bytes: number;
+  valid: boolean;
+  unique: boolean;
+  primary: boolean;
+  /** Index scans counted since the statistics reset; null when unknown. */
+  scans: number | null;
+  include: string[];
+  predicate: string | null;
+  method: string;
+  /** The constraint this index backs (primary key, unique), if any: dropping it means dropping that. */
+  constraint: string | null;
+}
+
+/** Size and upkeep of one table. */
+export interface DoctorTable {
+  schema: string;
+  name: string;
+  /** Row estimate (`reltuples`). */
+  rows: number;
+  liveTuples: number;
+  deadTuples: number;
+  heapBytes: number;
+  indexBytes: number;
+  totalBytes: number;
+  modsSinceAnalyze: number;
+  lastVacuum: string | null;
+  lastAutovacuum: string | null;
+  lastAnalyze: string | null;
+  lastAutoanalyze: string | null;
+  /** Estimated share of the heap that is free or dead space (0..1), null without statistics. */
+  bloatRatio: number | null;
+  indexes: DoctorIndex[];
+}
+
+/** What `doctor` found. */
+export interface DoctorReport {
+  serverVersion: string;
+  database: string;
+  /** Seconds the usage statistics cover (since their reset, or at least since the server started). */
+  statsAgeS: number;
+  tables: DoctorTable[];
+  /** Severity ordered: errors first. */
+  findings: DoctorFinding[];
+  counts: Record<DoctorSeverity, number>;
+  indexBuilds: IndexBuildProgress[];
+}
+
+/** Options of {@link runDoctor}. */
+export interface DoctorOptions {
+  /** Tables to examine (default sync_lookup and sync_lookup_ticks, with their partitions). */
+  tables?: string[];
+  /** Sessions idle in a transaction, or running one statement, longer than this are findings. Default 60 s. */
+  sessionAgeS?: number;
+  /** Usage statistics younger than this cannot call an index unused. Default 7 days. */
+  minStatsAgeS?: number;
+  /** Run the explain verdicts to find missing indexes. Default true. */
+  explain?: boolean;
+  registry?: ModelRegistry;
+  /** Rows from which a table is large (explain verdicts). */
+  largeTableRows?: number;
+}
+
+const RANK: Record<DoctorSeverity, number> = { error: 0, warning: 1, info: 2 };
+
+/**
+ * Examines the lookup tables and the sessions around them: sizes and row estimates, invalid, redundant,
+ * duplicate and unused indexes, missing indexes (from the explain verdicts), dead tuples and bloat, stale
+ * statistics, sessions that would make a concurrent index build wait, and index builds in progress.
+ *
+ * @example
+ * const report = await runDoctor(db);
+ * if (report.counts.error > 0) process.exitCode = 3;
+ */
+export async function runDoctor(db: Database, options: DoctorOptions = {}): Promise<DoctorReport> {
+  const findings: DoctorFinding[] = [];
+  const report = await withClient(db, { purpose: 'doctor' }, async (client) => {
+    const { rows: [meta] } = await client.query<{ v: string; db: string; stats_age_s: number }>(
+      `select current_setting('server_version') as v, current_database() as db,
+              extract(epoch from now() - coalesce(
+                (select stats_reset from pg_stat_database where datname = current_database()),
+                pg_postmaster_start_time()))::float8 as stats_age_s`);
+    const tables = await readTables(client, options.tables ?? [LOOKUP_TABLE, TICKS_TABLE], !options.tables);
+    const builds = await readIndexBuilds(client);
+    for (const t of tables) {
+      findings.push(...tableFindings(t));
+      findings.push(...indexFindings(t, builds, meta!.stats_age_s, options));
+    }
+    findings.push(...(await sessionFindings(client, options.sessionAgeS ?? 60)));
+    for (const b of builds) {
+      findings.push({
+        severity: b.waitingOn ? 'warning' : 'info', check: 'index_build_in_progress', subject: b.index ?? b.table,
+        message: `${b.command} on ${b.table}: ${b.phase}${b.phasePercent !== null ? ` (${b.phasePercent} %)` : ''}` +
+          (b.waitingOn ? `; waiting for pid ${b.waitingOn.pid} (${b.waitingOn.state ?? '?'})` : ''),
+        evidence: { pid: b.pid, phase: b.phase, phasePercent: b.phasePercent, elapsedS: Math.round(b.elapsedS), waitingOnPid: b.waitingOn?.pid ?? null },
+        fix: b.waitingOn ? `end the blocking transaction (pid ${b.waitingOn.pid}), or SELECT pg_terminate_backend(${b.waitingOn.pid})` : null,
+      });
+    }
+    return { serverVersion: meta!.v.split(' ')[0]!, database: meta!.db, statsAgeS: Math.round(meta!.stats_age_s), tables, indexBuilds: builds };
+  });
+  if (options.explain !== false && report.tables.some((t) => t.name === LOOKUP_TABLE)) {
+    findings.push(...(await missingIndexFindings(db, options)));
+  }
+  findings.sort((a, b) => RANK[a.severity] - RANK[b.severity]);
+  const counts = { error: 0, warning: 0, info: 0 };
+  for (const f of findings) counts[f.severity]++;
+  return { ...report, findings, counts };
+}
+
+async function readTables(client: pg.ClientBase, names: string[], lenient: boolean): Promise<DoctorTable[]> {
+  const { rows: found } = await client.query<{ name: string; oid: number | null }>(
+    `select n as name, to_regclass(quote_ident(n))::oid::int as oid from unnest($1::text[]) n`, [names]);
+  const missing = found.filter((f) => f.oid === null).map((f) => f.name);
+  if (missing.length && !lenient) {
+    throw new ConfigError('unknown_table', `no such table: ${missing.join(', ')}`, { missing });
+  }
+  const oids = found.filter((f) => f.oid !== null).map((f) => f.oid!);
+  if (!oids.length) {
+    if (lenient) throw new ConfigError('no_lookup_table', `table ${LOOKUP_TABLE} does not exist in this database (run sync-lookup migrate first)`);
+    return [];
+  }
+  const { rows } = await client.query<{
+    oid: number; schema: string; name: string; rows: number; live: string; dead: string; heap: string; idx: string; total: string;
+    mods: string; last_vacuum: Date | null; last_autovacuum: Date | null; last_analyze: Date | null; last_autoanalyze: Date | null;
+    pages: number; row_bytes: number | null; fillfactor: number;
+  }>(
+    `with recursive rels(oid) as (
+       select unnest($1::oid[])
+       union
+       select i.inhrelid from pg_inherits i join rels r on r.oid = i.inhparent)
+     select c.oid::int as oid, n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::float8 as rows,
+            coalesce(s.n_live_tup, 0)::text as live, coalesce(s.n_dead_tup, 0)::text as dead,
+            pg_table_size(c.oid)::text as heap, pg_indexes_size(c.oid)::text as idx, pg_total_relation_size(c.oid)::text as total,
+            coalesce(s.n_mod_since_analyze, 0)::text as mods,
+            s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze, c.relpages::int as pages,
+            (select sum(st.avg_width)::float8 from pg_stats st
+              where st.schemaname = n.nspname and st.tablename = c.relname and not st.inherited) as row_bytes,
+            coalesce((select split_part(o, '=', 2)::int from unnest(c.reloptions) o where o like 'fillfactor=%'), 100) as fillfactor
+       from rels join pg_class c on c.oid = rels.oid
+       join pg_namespace n on n.oid = c.relnamespace
+       left join pg_stat_all_tables s on s.relid = c.oid
+      order by c.relname`, [oids]);
+  const { rows: idx } = await client.query<{
+    table_oid: number; name: string; columns: string[]; definition: string; bytes: string; valid: boolean; unique: boolean;
+    primary: boolean; scans: string | null; include: string[]; predicate: string | null; method: string; constraint: string | null;
+  }>(
+    `select i.indrelid::int as table_oid, ic.relname as name,
+            array(select case when k.attnum <> 0 then a.attname::text else pg_get_indexdef(i.indexrelid, k.ord::int, true) end
+                    from unnest(i.indkey) with ordinality k(attnum, ord)
+                    left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+                   where k.ord <= i.indnkeyatts order by k.ord) as columns,
+            array(select a.attname::text from unnest(i.indkey) with ordinality k(attnum, ord)
+                    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+                   where k.ord > i.indnkeyatts order by k.ord) as include,
+            pg_get_indexdef(i.indexrelid) as definition, pg_relation_size(i.indexrelid)::text as bytes,
+            i.indisvalid and i.indisready as valid, i.indisunique as unique, i.indisprimary as primary,
+            s.idx_scan::text as scans, pg_get_expr(i.indpred, i.indrelid, true) as predicate, am.amname as method,
+            (select conname from pg_constraint con where con.conindid = i.indexrelid and con.conrelid = i.indrelid limit 1) as constraint
+       from pg_index i
+       join pg_class ic on ic.oid = i.indexrelid
+       join pg_am am on am.oid = ic.relam
+       left join pg_stat_all_indexes s on s.indexrelid = i.indexrelid
+      where i.indrelid = any($1::oid[])
+      order by ic.relname`, [rows.map((r) => r.oid)]);
+  return rows.map((r) => {
+    // Heap bloat: pages a freshly written copy would need (row width from pg_stats, 24-byte tuple header
+    // and 4-byte line pointer, fillfactor) against the pages the table has.
+    const perPage = r.row_bytes ? Math.floor(((8192 - 24) * r.fillfactor) / 100 / (r.row_bytes + 28)) : 0;
+    const expectedPages = perPage > 0 ? Math.ceil(r.rows / perPage) : null;
+    const bloatRatio = expectedPages !== null && r.pages > 0 && r.rows > 0 ? Math.max(0, Math.round((1 - expectedPages / r.pages) * 1000) / 1000) : null;
+    return {
+      schema: r.schema, name: r.name, rows: Math.round(r.rows), liveTuples: Number(r.live), deadTuples: Number(r.dead),
+      heapBytes: Number(r.heap), indexBytes: Number(r.idx), totalBytes: Number(r.total), modsSinceAnalyze: Number(r.mods),
+      lastVacuum: iso(r.last_vacuum), lastAutovacuum: iso(r.last_autovacuum), lastAnalyze: iso(r.last_analyze), lastAutoanalyze: iso(r.last_autoanalyze),
+      bloatRatio,
+      indexes: idx.filter((i) => i.table_oid === r.oid).map((i) => ({
+        name: i.name, columns: i.columns, definition: i.definition, bytes: Number(i.bytes), valid: i.valid, unique: i.unique,
+        primary: i.primary, scans: i.scans === null ? null : Number(i.scans),
+        include: i.include, predicate: i.predicate, method: i.method, constraint: i.constraint,
+      })),
+    };
+  });
+}
+
+function iso(d: Date | null): string | null {
+  return d ? d.toISOString() : null;
+}
+
+function mb(bytes: number): string {
+  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GB` : `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+}
+
+function tableFindings(t: DoctorTable): DoctorFinding[] {
+  const out: DoctorFinding[] = [];
+  const subject = `${t.schema}.${t.name}`;
+  const target = quoteQualified({ schema: t.schema, name: t.name });
+  const lastVacuum = [t.lastVacuum, t.lastAutovacuum].filter((x): x is string => !!x).sort().pop() ?? null;
+  const lastAnalyze = [t.lastAnalyze, t.lastAutoanalyze].filter((x): x is string => !!x).sort().pop() ?? null;
+  out.push({
+    severity: 'info', check: 'sizes', subject,
+    message: `${t.rows.toLocaleString('en')} rows (estimate), heap ${mb(t.heapBytes)}, ${t.indexes.length} indexes ${mb(t.indexBytes)}, total ${mb(t.totalBytes)}`,
+    evidence: { rows: t.rows, heapBytes: t.heapBytes, indexBytes: t.indexBytes, totalBytes: t.totalBytes, indexes: t.indexes.length },
+    fix: null,
+  });
+  const upkeep = { deadTuples: t.deadTuples, liveTuples: t.liveTuples, lastVacuum, lastAnalyze, modsSinceAnalyze: t.modsSinceAnalyze };
+  const deadShare = t.deadTuples / Math.max(1, t.liveTuples + t.deadTuples);
+  if (t.deadTuples >= 10_000 && deadShare >= 0.1) {
+    out.push({
+      severity: 'warning', check: 'dead_tuples', subject,
+      message: `${t.deadTuples.toLocaleString('en')} dead tuples (${(deadShare * 100).toFixed(0)} % of the table); last vacuum ${lastVacuum ?? 'never'}`,
+      evidence: { ...upkeep, deadShare: Math.round(deadShare * 1000) / 1000 },
+      fix: `VACUUM (ANALYZE) ${target}`,
+    });
+  }
+  if (t.bloatRatio !== null && t.bloatRatio >= 0.3 && t.heapBytes >= 16 * 1024 ** 2) {
+    out.push({
+      severity: t.bloatRatio >= 0.5 ? 'warning' : 'info', check: 'table_bloat', subject,
+      message: `about ${(t.bloatRatio * 100).toFixed(0)} % of the heap (${mb(t.heapBytes * t.bloatRatio)}) is free or dead space`,
+      evidence: { bloatRatio: t.bloatRatio, heapBytes: t.heapBytes, rows: t.rows },
+      fix: `VACUUM (ANALYZE) ${target}  -- makes the space reusable; returning it to the OS needs a rewrite (VACUUM FULL locks the table; pg_repack does not)`,
+    });
+  }
+  if (!lastAnalyze && t.liveTuples > 0) {
+    out.push({
+      severity: 'warning', check: 'never_analyzed', subject,
+      message: `never analyzed: the planner guesses row counts and distributions`,
+      evidence: upkeep, fix: `ANALYZE ${target}`,
+    });
+  } else if (t.modsSinceAnalyze >= 1000 && t.modsSinceAnalyze >= 0.1 * Math.max(1, t.rows)) {
+    out.push({
+      severity: 'warning', check: 'stale_statistics', subject,
+      message: `${t.modsSinceAnalyze.toLocaleString('en')} rows changed since the last analyze (${lastAnalyze}), ` +
+        `${((t.modsSinceAnalyze / Math.max(1, t.rows)) * 100).toFixed(0)} % of the table: plans use stale statistics`,
+      evidence: upkeep, fix: `ANALYZE ${target}`,
+    });
+  }
+  return out;
+}
+
+function indexFindings(t: DoctorTable, builds: IndexBuildProgress[], statsAgeS: number, options: DoctorOptions): DoctorFinding[] {
+  const out: DoctorFinding[] = [];
+  const indexes = t.indexes;
+  const q = (name: string) => quoteQualified({ schema: t.schema, name });
+  const building = builds.filter((b) => b.table === t.name || b.table === `${t.schema}.${t.name}` || b.table.endsWith(`.${quoteIdent(t.name)}`));
+  for (const i of indexes) {
+    if (i.valid) continue;
+    const inProgress = building.find((b) => b.index === null || b.index === i.name || b.index.endsWith(`.${i.name}`));
+    if (inProgress) {
+      out.push({
+        severity: 'info', check: 'invalid_index', subject: `${t.schema}.${i.name}`,
+        message: `${i.name} is not valid yet: a concurrent build is running (pid ${inProgress.pid}, ${inProgress.phase})`,
+        evidence: { index: i.name, buildPid: inProgress.pid }, fix: null,
+      });
+      continue;
+    }
+    out.push({
+      severity: 'error', check: 'invalid_index', subject: `${t.schema}.${i.name}`,
+      message: `${i.name} is INVALID (left by a failed or cancelled CREATE INDEX CONCURRENTLY): writes still maintain it, ` +
+        'queries never use it, and CREATE INDEX IF NOT EXISTS will keep it forever',
+      evidence: { index: i.name, definition: i.definition, bytes: i.bytes },
+      fix: `REINDEX INDEX CONCURRENTLY ${q(i.name)}  -- or, if nothing needs it: DROP INDEX CONCURRENTLY ${q(i.name)}`,
+    });
+  }
+  const valid = indexes.filter((i) => i.valid);
+  const sameShape = (a: DoctorIndex, b: DoctorIndex) => a.method === b.method && a.predicate === b.predicate;
+  const reported = new Set<string>();
+  for (const a of valid) {
+    for (const b of valid) {
+      if (a === b || reported.has(a.name) || !sameShape(a, b) || a.method !== 'btree') continue;
+      const duplicate = a.columns.join('\u0000') === b.columns.join('\u0000') && a.include.join(',') === b.include.join(',');
+      if (duplicate) {
+        // Keep the one that enforces something (primary key, then unique); between equals, the first by name.
+        const rank = (x: DoctorIndex) => (x.primary ? 2 : x.unique ? 1 : 0);
+        if (rank(a) > rank(b) || (rank(a) === rank(b) && a.name < b.name)) continue;
+        reported.add(a.name);
+        out.push({
+          severity: 'warning', check: 'duplicate_index', subject: `${t.schema}.${a.name}`,
+          message: `${a.name} duplicates ${b.name} (${a.columns.join(', ')}): every write maintains both`,
+          evidence: { index: a.name, duplicateOf: b.name, bytes: a.bytes, scans: a.scans, constraint: a.constraint },
+          fix: a.constraint ? `ALTER TABLE ${q(t.name)} DROP CONSTRAINT ${quoteIdent(a.constraint)}` : `DROP INDEX CONCURRENTLY ${q(a.name)}`,
+        });
+        continue;
+      }
+      const prefix = a.columns.length < b.columns.length && a.columns.every((c, k) => b.columns[k] === c);
+      const covered = a.include.every((c) => b.columns.includes(c) || b.include.includes(c));
+      if (prefix && covered && !a.unique && !a.primary) {
+        reported.add(a.name);
+        out.push({
+          severity: 'warning', check: 'redundant_index', subject: `${t.schema}.${a.name}`,
+          message: `${a.name} (${a.columns.join(', ')}) is a leading-column prefix of ${b.name} (${b.columns.join(', ')}), ` +
+            `which serves the same lookups: ${mb(a.bytes)} maintained on every write for nothing`,
+          evidence: { index: a.name, coveredBy: b.name, bytes: a.bytes, scans: a.scans },
+          fix: `DROP INDEX CONCURRENTLY ${q(a.name)}`,
+        });
+      }
+    }
+  }
+  const minAge = options.minStatsAgeS ?? 7 * 86_400;
+  for (const i of valid) {
+    if (i.unique || i.primary || i.scans === null || i.scans > 0 || reported.has(i.name)) continue;
+    const days = (statsAgeS / 86_400).toFixed(1);
+    const young = statsAgeS < minAge;
+    out.push({
+      severity: young ? 'info' : 'warning', check: 'unused_index', subject: `${t.schema}.${i.name}`,
+      message: young
+        ? `${i.name} has not been scanned, but the statistics only cover ${days} days: too recent to call it unused`
+        : `${i.name} has not been scanned in the ${days} days the statistics cover (${mb(i.bytes)}); check replicas before dropping (their scans are not counted here)`,
+      evidence: { index: i.name, scans: i.scans, bytes: i.bytes, statsAgeS: Math.round(statsAgeS) },
+      fix: young ? null : `DROP INDEX CONCURRENTLY ${q(i.name)}`,
+    });
+  }
+  return out;
+}
+
+async function sessionFindings(client: pg.ClientBase, ageS: number): Promise<DoctorFinding[]> {
+  const { rows } = await client.query<{
+    pid: number; state: string | null; xact_age_s: number | null; query_age_s: number | null; state_age_s: number | null;
+    query: string | null; app: string | null; holds_snapshot: boolean; wait_event: string | null;
+  }>(
+    `select pid, state, extract(epoch from now() - xact_start)::float8 as xact_age_s,
+            extract(epoch from now() - query_start)::float8 as query_age_s,
+            extract(epoch from now() - state_change)::float8 as state_age_s,
+            left(query, 300) as query, application_name as app, backend_xmin is not null as holds_snapshot, wait_event
+       from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'
+        and xact_start is not null and extract(epoch from now() - xact_start) > $1
+      order by xact_start`, [ageS]);
+  const { rows: [setting] } = await client.query<{ v: string }>(`select current_setting('idle_in_transaction_session_timeout') as v`);
+  return rows.map((r) => {
+    const idle = r.state === 'idle in transaction' || r.state === 'idle in transaction (aborted)';
+    const evidence = {
+      pid: r.pid, state: r.state, xactAgeS: Math.round(r.xact_age_s ?? 0), queryAgeS: Math.round(r.query_age_s ?? 0),
+      query: r.query, applicationName: r.app, holdsSnapshot: r.holds_snapshot, idleInTransactionSessionTimeout: setting?.v ?? null,
+    };
+    return {
+      severity: 'warning' as const,
+      check: idle ? 'idle_in_transaction' : 'long_running_query',
+      subject: `pid ${r.pid}`,
+      message: `${idle ? `idle in a transaction for ${Math.round(r.state_age_s ?? 0)} s` : `running one statement for ${Math.round(r.query_age_s ?? 0)} s`} ` +
+        `(transaction open ${Math.round(r.xact_age_s ?? 0)} s${r.app ? `, ${r.app}` : ''}): a CREATE INDEX CONCURRENTLY started now would wait for it to end, ` +
+        'and VACUUM cannot remove rows it might still see',
+      evidence,
+      fix: idle
+        ? `end the transaction in the application; or SELECT pg_terminate_backend(${r.pid})` +
+          (setting?.v === '0' ? `; and set idle_in_transaction_session_timeout (e.g. ALTER DATABASE … SET idle_in_transaction_session_timeout = '5min')` : '')
+        : `wait for it, or SELECT pg_cancel_backend(${r.pid})`,
+    };
+  });
+}
+
+async function missingIndexFindings(db: Database, options: DoctorOptions): Promise<DoctorFinding[]> {
+  const report = await explainHotQueries(db, {
+    ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {}),
+  });
+  const byFix = new Map<string, DoctorFinding>();
+  for (const q of report.queries) {
+    if (q.form !== 'system' || q.verdict !== 'fail') continue;
+    const finding = q.findings.find((f) => f.severity === 'fail' && f.fix && /^(CREATE INDEX|REINDEX)/.test(f.fix));
+    if (!finding?.fix) continue;
+    const existing = byFix.get(finding.fix);
+    if (existing) {
+      existing.evidence.queries = `${existing.evidence.queries}, ${q.name}`;
+      continue;
+    }
+    byFix.set(finding.fix, {
+      severity: 'error', check: 'missing_index', subject: finding.relation ?? LOOKUP_TABLE,
+      message: `${q.title}: ${finding.reason}`,
+      evidence: { queries: q.name, plan: q.plan, reason: finding.reason },
+      fix: finding.fix,
+    });
+  }
+  return [...byFix.values()];
+}

@@ -1,0 +1,401 @@
+import { parse, scanSync } from 'libpg-query';
+import type pg from 'pg';
+import { withClient, type Database } from '../db/connection.js';
+import { ConfigError } from '../db/errors.js';
+import { quoteIdent, quoteQualified } from '../db/quote.js';
+import { explainStatement, planNodes } from './plan.js';
+import { assertParses } from './explain.js';
+import { loadSqlParser } from './plan-expr.js';
+
+/*
+ * `sync-lookup index estimate`: the size and build time of a B-tree index before it exists.
+ *
+ * Size: B-tree pages are laid out the way nbtsort.c builds them. Each index tuple is an 8-byte header,
+ * the key columns aligned as their types require (short varlenas unaligned), MAXALIGNed, plus a 4-byte
+ * line pointer; leaf pages are filled to the fillfactor (90 %), internal pages to 70 %. With
+ * deduplication (PostgreSQL 13+, non-unique indexes on types with "equal image" equality) equal keys
+ * share one posting-list tuple: the key once plus 6 bytes per row, each posting tuple capped at a tenth
+ * of a page during a build. How many rows share a key comes from pg_stats (most common values and their
+ * frequencies, then the distinct count) for one column, and from a block sample of the table for several
+ * columns (per-column statistics cannot say how many combinations exist).
+ *
+ * Time: a short measured read and sort of the first pages of the table (EXPLAIN ANALYZE of a TID-range
+ * scan sorted by the key, with work_mem = maintenance_work_mem), scaled to the table.
+ */
+
+/** An index to estimate, as parsed from a statement or `table(columns)`. */
+export interface IndexTarget {
+  schema: string | null;
+  table: string;
+  name: string | null;
+  columns: string[];
+  unique: boolean;
+  concurrently: boolean;
+  /** Leaf fillfactor (WITH (fillfactor = n)); default 90. */
+  fillfactor: number;
+  /** WITH (deduplicate_items = off) turns deduplication off. */
+  deduplicateItems: boolean;
+  /** The partial index predicate, as written. */
+  where: string | null;
+  /** Given as a CREATE INDEX statement (else as `table(columns)`, which sync-lookup builds concurrently). */
+  fromStatement: boolean;
+}
+
+type Ast = Record<string, unknown>;
+
+/**
+ * Parses `CREATE [UNIQUE] INDEX [CONCURRENTLY] … ON table (columns) [WITH (…)] [WHERE …]` or the short
+ * form `table(columns)` with PostgreSQL's parser. Only B-tree indexes on plain columns are supported.
+ *
+ * @example
+ * await parseIndexTarget('sync_lookup(record_type, updated_at_sync_tick)')
+ * // { table: 'sync_lookup', columns: ['record_type', 'updated_at_sync_tick'], fillfactor: 90, … }
+ */
+export async function parseIndexTarget(text: string): Promise<IndexTarget> {
+  const trimmed = text.trim();
+  if (!trimmed) throw new ConfigError('invalid_index', 'index estimate needs a CREATE INDEX statement or table(columns)');
+  await loadSqlParser();
+  let firstWord = '';
+  try { firstWord = scanSync(trimmed).tokens[0]?.text.toLowerCase() ?? ''; } catch { /* reported by the parse below */ }
+  const fromStatement = firstWord === 'create';
+  const sql = fromStatement ? trimmed : `CREATE INDEX ON ${trimmed}`;
+  await assertParses(sql, { prefixLength: sql.length - trimmed.length, what: 'the index' });
+  const raw = (await parse(sql)).stmts?.[0] as { stmt: Ast; stmt_len?: number } | undefined;
+  const stmt = raw && 'IndexStmt' in raw.stmt ? raw.stmt.IndexStmt as Ast : undefined;
+  if (!stmt) throw new ConfigError('invalid_index', `not a CREATE INDEX statement or table(columns): ${JSON.stringify(trimmed)}`);
+  const relation = stmt.relation as { relname: string; schemaname?: string };
+  const method = (stmt.accessMethod as string | undefined) ?? 'btree';
+  if (method !== 'btree') throw new ConfigError('unsupported_index', `only B-tree indexes can be estimated, not ${method}`);
+  const columns = ((stmt.indexParams as { IndexElem: { name?: string; expr?: unknown } }[] | undefined) ?? []).map((p) => {
+    if (!p.IndexElem.name) throw new ConfigError('unsupported_index', 'expression index keys cannot be estimated; name plain columns');
+    return p.IndexElem.name;
+  });
+  if (!columns.length) throw new ConfigError('invalid_index', 'the index names no columns');
+  if (((stmt.indexIncludingParams as unknown[] | undefined) ?? []).length) {
+    throw new ConfigError('unsupported_index', 'INCLUDE columns cannot be estimated yet');
+  }
+  let fillfactor = 90;
+  let deduplicateItems = true;
+  for (const o of (stmt.options as { DefElem: { defname: string; arg?: Ast } }[] | undefined) ?? []) {
+    const arg = o.DefElem.arg;
+    // The grammar hands option values over as an Integer, a String, a Boolean, or (for bare words such
+    // as `off`) a TypeName.
+    const value = arg ? String((arg.Integer as { ival?: number } | undefined)?.ival ?? (arg.String as { sval?: string } | undefined)?.sval ??
+      (arg.Boolean as { boolval?: boolean } | undefined)?.boolval ??
+      (arg.TypeName as { names?: { String?: { sval?: string } }[] } | undefined)?.names?.[0]?.String?.sval ?? '') : '';
+    if (o.DefElem.defname === 'fillfactor') {
+      fillfactor = Number(value);
+      if (!(fillfactor >= 10 && fillfactor <= 100)) throw new ConfigError('invalid_index', `fillfactor must be between 10 and 100, got ${value}`);
+    } else if (o.DefElem.defname === 'deduplicate_items') deduplicateItems = !['off', 'false', '0'].includes(value.toLowerCase());
+  }
+  const where = stmt.whereClause ? whereText(sql.slice(0, raw?.stmt_len || sql.length), stmt) : null;
+  return {
+    schema: relation.schemaname ?? null, table: relation.relname, name: (stmt.idxname as string | undefined) ?? null, columns,
+    unique: !!stmt.unique, concurrently: !!stmt.concurrent, fillfactor, deduplicateItems, where, fromStatement,
+  };
+}
+
+/** The text of the WHERE clause (from after its keyword to the end of the statement). */
+function whereText(sql: string, stmt: Ast): string {
+  let min = Infinity;
+  const walk = (v: unknown) => {
+    if (Array.isArray(v)) { v.forEach(walk); return; }
+    if (v === null || typeof v !== 'object') return;
+    for (const [k, child] of Object.entries(v)) {
+      if (k === 'location' && typeof child === 'number' && child >= 0) min = Math.min(min, child);
+      else walk(child);
+    }
+  };
+  walk(stmt.whereClause);
+  if (!Number.isFinite(min)) return '';
+  // The clause starts after the last WHERE keyword before its first node (which may sit inside parentheses).
+  const where = scanSync(sql).tokens.filter((tok) => tok.text.toLowerCase() === 'where' && tok.start < min).pop();
+  return sql.slice(where ? where.end : min).trim();
+}
+
+/** What the estimate used about one key column. */
+export interface EstimateColumn {
+  name: string;
+  type: string;
+  /** Average stored width in bytes (pg_stats avg_width). */
+  avgWidth: number;
+  nullFrac: number;
+  /** Distinct values (pg_stats n_distinct, made absolute). */
+  distinct: number;
+  /** Whether B-tree deduplication can merge equal values of this type ("equal image" equality). */
+  deduplicatable: boolean;
+}
+
+/** The prediction and everything it was computed from. */
+export interface IndexEstimate {
+  /** The index as it would be created (CONCURRENTLY unless the statement said otherwise). */
+  statement: string;
+  estimatedBytes: number;
+  estimatedBuildMs: number | null;
+  inputs: {
+    table: string;
+    rows: number;
+    /** Rows the index would hold (fewer for a partial index: the planner's estimate of its WHERE). */
+    indexedRows: number;
+    tablePages: number;
+    tableBytes: number;
+    columns: EstimateColumn[];
+    unique: boolean;
+    deduplication: boolean;
+    /** Distinct keys and where that number came from. */
+    distinctKeys: number;
+    distinctSource: 'pg_stats' | 'sample' | 'unique';
+    /** Bytes of one index tuple holding one key (before posting lists), line pointer excluded. */
+    keyTupleBytes: number;
+    /** Leaf bytes per row after deduplication, line pointers included. */
+    leafBytesPerRow: number;
+    fillfactor: number;
+    leafPages: number;
+    internalPages: number;
+    /** The build-time measurement: pages read, their time, rows sorted and the sort's time. */
+    sampledPages: number;
+    sampleReadMs: number | null;
+    sampledRows: number;
+    sampleSortMs: number | null;
+    maintenanceWorkMem: string;
+    concurrently: boolean;
+    /** The statistics are older than many of the rows (n_mod_since_analyze > 20 %): run ANALYZE first. */
+    staleStatistics: boolean;
+  };
+}
+
+/** Options of {@link estimateIndex}. */
+export interface EstimateOptions {
+  /** Measure read and sort rates for a build-time estimate (reads up to `samplePages`). Default true. */
+  measure?: boolean;
+  /** Pages read by the measurement; default 4 096 (32 MB). */
+  samplePages?: number;
+}
+
+const BLCKSZ = 8192;
+const PAGE_USABLE = BLCKSZ - 24 - 16; // page header, B-tree special space
+const MAXALIGN = (n: number) => Math.ceil(n / 8) * 8;
+const ALIGN = { c: 1, s: 2, i: 4, d: 8 } as Record<string, number>;
+
+interface ColumnRow {
+  name: string; type: string; typlen: number; typalign: string; deterministic: boolean; equalimage: boolean;
+  avg_width: number | null; null_frac: number | null; n_distinct: number | null; freqs: number[] | null;
+}
+
+/**
+ * Predicts the size (and, measuring a little, the build time) of a B-tree index from the table's
+ * statistics, before anything is built. `target` is a CREATE INDEX statement or `table(columns)`.
+ * A missing table or column is a ConfigError naming it.
+ *
+ * @example
+ * const e = await estimateIndex(db, 'sync_lookup(record_type)');
+ * console.log(e.estimatedBytes, e.estimatedBuildMs, e.inputs.deduplication);
+ */
+export async function estimateIndex(db: Database, target: string | IndexTarget, options: EstimateOptions = {}): Promise<IndexEstimate> {
+  const t = typeof target === 'string' ? await parseIndexTarget(target) : target;
+  return withClient(db, { purpose: 'index-estimate', statementTimeoutMs: 600_000 }, async (client) => {
+    const qualified = t.schema ? `${quoteIdent(t.schema)}.${quoteIdent(t.table)}` : quoteIdent(t.table);
+    const { rows: [rel] } = await client.query<{ oid: number | null; schema: string; rows: number; pages: number; bytes: string; mods: string; mwm: string; kind: string }>(
+      `select c.oid::int as oid, n.nspname as schema, greatest(c.reltuples, 0)::float8 as rows, c.relpages::int as pages,
+              pg_table_size(c.oid)::text as bytes, coalesce(s.n_mod_since_analyze, 0)::text as mods,
+              current_setting('maintenance_work_mem') as mwm, c.relkind::text as kind
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         left join pg_stat_all_tables s on s.relid = c.oid
+        where c.oid = to_regclass($1)`, [qualified]);
+    if (!rel?.oid) throw new ConfigError('unknown_table', `table ${t.schema ? `${t.schema}.` : ''}${t.table} does not exist`, { table: t.table });
+    if (rel.kind !== 'r' && rel.kind !== 'm') {
+      throw new ConfigError('unsupported_table', `${t.table} is not a plain table (relkind ${rel.kind}); estimate its partitions one by one`);
+    }
+    const { rows: cols } = await client.query<ColumnRow>(
+      `select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type, t.typlen::int as typlen, t.typalign::text as typalign,
+              coalesce(co.collisdeterministic, true) as deterministic,
+              exists (select 1 from pg_opclass oc join pg_am am on am.oid = oc.opcmethod and am.amname = 'btree'
+                        join pg_amproc p on p.amprocfamily = oc.opcfamily and p.amprocnum = 4
+                       where oc.opcdefault and (oc.opcintype = a.atttypid or exists (
+                         select 1 from pg_cast pc where pc.castsource = a.atttypid and pc.casttarget = oc.opcintype and pc.castmethod = 'b'))) as equalimage,
+              s.avg_width::int as avg_width, s.null_frac::float8 as null_frac, s.n_distinct::float8 as n_distinct,
+              s.most_common_freqs::float8[] as freqs
+         from pg_attribute a join pg_type t on t.oid = a.atttypid
+         left join pg_collation co on co.oid = a.attcollation
+         left join pg_stats s on s.schemaname = $2 and s.tablename = $3 and s.attname = a.attname and not s.inherited
+        where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped order by a.attnum`, [rel.oid, rel.schema, t.table]);
+    const byName = new Map(cols.map((c) => [c.name, c]));
+    const missing = t.columns.filter((c) => !byName.has(c));
+    if (missing.length) {
+      throw new ConfigError('unknown_column', `column${missing.length > 1 ? 's' : ''} ${missing.map((m) => JSON.stringify(m)).join(', ')} ` +
+        `not in table ${rel.schema}.${t.table}; its columns: ${cols.map((c) => c.name).join(', ')}`, { missing, table: t.table });
+    }
+    const keyCols = t.columns.map((c) => byName.get(c)!);
+    const rows = rel.rows;
+    let indexedRows = rows;
+    if (t.where) {
+      const r = await explainStatement(client, `SELECT 1 FROM ${quoteQualified({ schema: rel.schema, name: t.table })} WHERE ${t.where}`);
+      indexedRows = Math.min(rows, r.plan['Plan Rows']);
+    }
+    const columns: EstimateColumn[] = keyCols.map((c) => ({
+      name: c.name, type: c.type,
+      avgWidth: c.avg_width ?? (c.typlen > 0 ? c.typlen : 32),
+      nullFrac: c.null_frac ?? 0,
+      distinct: c.n_distinct === null ? rows : c.n_distinct >= 0 ? c.n_distinct : -c.n_distinct * rows,
+      deduplicatable: c.equalimage && c.deterministic,
+    }));
+    const deduplication = t.deduplicateItems && !t.unique && columns.every((c) => c.deduplicatable);
+
+    // One key tuple: header, (null bitmap when any key is null), columns aligned in order, MAXALIGN.
+    const anyNull = 1 - columns.reduce((p, c) => p * (1 - c.nullFrac), 1);
+    const tupleBytes = (withNulls: boolean) => {
+      let off = withNulls ? 16 : 8;
+      keyCols.forEach((c, i) => {
+        const col = columns[i]!;
+        if (withNulls && col.nullFrac >= 0.5) return;
+        // Short varlenas (under 127 bytes) are stored unaligned with a 1-byte header.
+        const align = c.typlen === -1 && col.avgWidth < 127 ? 1 : ALIGN[c.typalign] ?? 1;
+        off = Math.ceil(off / align) * align + col.avgWidth;
+      });
+      return MAXALIGN(off);
+    };
+    const keyTuple = tupleBytes(false);
+    const nullTuple = tupleBytes(true);
+
+    // How many rows share each key: groups of sizes, each with a count of such groups.
+    let groups: { size: number; count: number; tuple: number }[];
+    let distinctKeys: number;
+    let distinctSource: IndexEstimate['inputs']['distinctSource'];
+    if (t.unique) {
+      distinctKeys = indexedRows;
+      distinctSource = 'unique';
+      groups = [{ size: 1, count: indexedRows, tuple: keyTuple }];
+    } else if (columns.length === 1) {
+      const c = columns[0]!;
+      const freqs = keyCols[0]!.freqs ?? [];
+      const scale = indexedRows / Math.max(1, rows);
+      groups = freqs.map((f) => ({ size: f * rows * scale, count: 1, tuple: keyTuple }));
+      const restRows = Math.max(0, rows * (1 - c.nullFrac - freqs.reduce((a, b) => a + b, 0))) * scale;
+      const restDistinct = Math.max(1, c.distinct - freqs.length);
+      if (restRows > 0) groups.push({ size: restRows / restDistinct, count: restDistinct, tuple: keyTuple });
+      // NULLs are equal to each other for deduplication: one large group.
+      if (c.nullFrac > 0) groups.push({ size: c.nullFrac * rows * scale, count: 1, tuple: nullTuple });
+      distinctKeys = Math.round(c.distinct + (c.nullFrac > 0 ? 1 : 0));
+      distinctSource = 'pg_stats';
+    } else {
+      distinctKeys = Math.min(indexedRows, await sampleDistinct(client, rel.schema, t.table, t.columns, rel.pages, indexedRows));
+      distinctSource = 'sample';
+      const tuple = keyTuple + anyNull * (nullTuple - keyTuple);
+      groups = [{ size: indexedRows / Math.max(1, distinctKeys), count: distinctKeys, tuple }];
+    }
+
+    let leafBytes = 0;
+    for (const g of groups) leafBytes += g.count * groupBytes(g.size, g.tuple, deduplication);
+    const leafBytesPerRow = indexedRows > 0 ? leafBytes / indexedRows : 0;
+    // A build fills each leaf page to the fillfactor and ends it with a high key; a posting tuple that
+    // does not fit leaves its space at the end of the page (half a tuple on average).
+    const avgTuple = deduplication ? Math.min(812, leafBytes / Math.max(1, groups.reduce((a, g) => a + g.count * Math.max(1, Math.ceil(g.size / maxTids(g.tuple))), 0))) : keyTuple + 4;
+    const leafCapacity = PAGE_USABLE - (BLCKSZ * (100 - t.fillfactor)) / 100 - (keyTuple + 4) - avgTuple / 2;
+    const leafPages = Math.max(1, Math.ceil(leafBytes / leafCapacity));
+    // Internal levels: pivot tuples are truncated to the leading key (plus a heap TID when keys repeat).
+    const pivot = MAXALIGN(8 + (columns[0]?.avgWidth ?? 8)) + (deduplication ? 8 : 0) + 4;
+    const fanout = Math.max(2, Math.floor((PAGE_USABLE * 0.7) / pivot));
+    let internalPages = 0;
+    for (let level = leafPages; level > 1; level = Math.ceil(level / fanout)) internalPages += Math.ceil(level / fanout);
+    const estimatedBytes = (leafPages + internalPages + 1) * BLCKSZ;
+
+    const concurrently = t.fromStatement ? t.concurrently : true;
+    let measured = { pages: 0, readMs: null as number | null, rows: 0, sortMs: null as number | null };
+    if (options.measure !== false && rel.pages > 0) {
+      measured = await measureRates(client, rel.schema, t.table, t.columns, Math.min(rel.pages, options.samplePages ?? 4096), rel.mwm);
+    }
+    let estimatedBuildMs: number | null = null;
+    if (measured.readMs !== null && measured.sortMs !== null && measured.pages > 0) {
+      const readMs = measured.readMs * (rel.pages / measured.pages);
+      const n = Math.max(2, measured.rows);
+      const sortMs = measured.sortMs * (indexedRows / n) * (Math.log2(Math.max(2, indexedRows)) / Math.log2(n));
+      // Writing the index: its pages at the rate the table's pages were read.
+      const writeMs = (measured.readMs / measured.pages) * (estimatedBytes / BLCKSZ);
+      // CONCURRENTLY reads the table twice and validates: a scan of the new index and a sort of its TIDs.
+      estimatedBuildMs = Math.round(concurrently ? 2 * readMs + 1.5 * sortMs + 2 * writeMs : readMs + sortMs + writeMs);
+    }
+    const name = t.name ?? `${t.table}_${t.columns.join('_')}`.slice(0, 63);
+    const statement = `CREATE ${t.unique ? 'UNIQUE ' : ''}INDEX ${concurrently ? 'CONCURRENTLY ' : ''}${quoteIdent(name)} ON ` +
+      `${quoteQualified({ schema: rel.schema, name: t.table })} (${t.columns.map(quoteIdent).join(', ')})` +
+      `${t.fillfactor !== 90 || !t.deduplicateItems ? ` WITH (${[t.fillfactor !== 90 ? `fillfactor = ${t.fillfactor}` : '', !t.deduplicateItems ? 'deduplicate_items = off' : ''].filter(Boolean).join(', ')})` : ''}` +
+      `${t.where ? ` WHERE ${t.where}` : ''}`;
+    return {
+      statement, estimatedBytes, estimatedBuildMs,
+      inputs: {
+        table: `${rel.schema}.${t.table}`, rows: Math.round(rows), indexedRows: Math.round(indexedRows), tablePages: rel.pages, tableBytes: Number(rel.bytes),
+        columns, unique: t.unique, deduplication, distinctKeys: Math.round(distinctKeys), distinctSource,
+        keyTupleBytes: keyTuple, leafBytesPerRow: Math.round(leafBytesPerRow * 100) / 100, fillfactor: t.fillfactor,
+        leafPages, internalPages, sampledPages: measured.pages, sampleReadMs: measured.readMs, sampledRows: measured.rows,
+        sampleSortMs: measured.sortMs, maintenanceWorkMem: rel.mwm, concurrently,
+        staleStatistics: Number(rel.mods) > 0.2 * Math.max(1, rows),
+      },
+    };
+  });
+}
+
+/** Heap TIDs one posting tuple holds during a build (nbtsort.c caps posting tuples at BLCKSZ/10 - 4 bytes). */
+function maxTids(tuple: number): number {
+  return Math.max(1, Math.floor((MAXALIGN(Math.floor(BLCKSZ / 10) - 7) - 4 - tuple) / 6));
+}
+
+/** Leaf bytes (line pointers included) of one key's rows: plain tuples, or posting lists with deduplication. */
+function groupBytes(size: number, tuple: number, dedup: boolean): number {
+  if (size <= 0) return 0;
+  if (!dedup) return size * (tuple + 4);
+  const perGroup = (k: number): number => {
+    if (k <= 1) return k * (tuple + 4);
+    const m = maxTids(tuple);
+    const full = Math.floor(k / m);
+    const rest = k - full * m;
+    const posting = (n: number) => MAXALIGN(tuple + 6 * n) + 4;
+    return full * posting(m) + (rest >= 2 ? posting(rest) : rest === 1 ? tuple + 4 : 0);
+  };
+  // Fractional group sizes: between the two integer sizes around them.
+  const lo = Math.floor(size);
+  const frac = size - lo;
+  return (1 - frac) * perGroup(lo) + frac * perGroup(lo + 1);
+}
+
+/**
+ * Distinct combinations of several columns, from a block sample of about 30 000 rows with the estimator
+ * ANALYZE uses for one column (Haas and Stokes' Duj1): n·d / (n − f1 + f1·n/N).
+ */
+async function sampleDistinct(client: pg.ClientBase, schema: string, table: string, columns: string[], pages: number, rows: number): Promise<number> {
+  const perPage = rows / Math.max(1, pages);
+  const percent = Math.min(100, Math.max(0.01, (100 * 30_000) / Math.max(1, perPage * pages)));
+  const cols = columns.map((c) => quoteIdent(c)).join(', ');
+  const { rows: [r] } = await client.query<{ n: string; d: string; f1: string }>(
+    `select coalesce(sum(k), 0)::text as n, count(*)::text as d, count(*) filter (where k = 1)::text as f1
+       from (select count(*) as k from ${quoteQualified({ schema, name: table })} tablesample system ($1) repeatable (7)
+              group by ${cols}) g`, [percent]);
+  const n = Number(r?.n ?? 0);
+  const d = Number(r?.d ?? 0);
+  const f1 = Number(r?.f1 ?? 0);
+  if (n === 0) return rows;
+  if (n >= rows) return d;
+  const est = (n * d) / (n - f1 + (f1 * n) / rows);
+  return Math.max(d, Math.min(rows, est));
+}
+
+/** Times a read of the first `pages` pages (TID range scan) and a sort of their keys, as a build would sort. */
+async function measureRates(client: pg.ClientBase, schema: string, table: string, columns: string[], pages: number, mwm: string) {
+  const cols = columns.map((c) => quoteIdent(c)).join(', ');
+  const r = await explainStatement(client,
+    `SELECT count(*) FROM (SELECT ${cols} FROM ${quoteQualified({ schema, name: table })} WHERE ctid < $1::tid ORDER BY ${cols} OFFSET 0) s`,
+    [`(${pages},0)`], { analyze: true, settings: { work_mem: mwm, max_parallel_workers_per_gather: '0' } });
+  let readMs: number | null = null;
+  let sortMs: number | null = null;
+  let rows = 0;
+  for (const { node } of planNodes(r.plan)) {
+    const total = Number(node['Actual Total Time'] ?? NaN);
+    if ((node['Node Type'] === 'Tid Range Scan' || node['Node Type'] === 'Seq Scan') && readMs === null) {
+      readMs = total;
+      rows = Number(node['Actual Rows'] ?? 0);
+    }
+    if (node['Node Type'] === 'Sort' && sortMs === null) {
+      const child = Number(node.Plans?.[0]?.['Actual Total Time'] ?? 0);
+      sortMs = Math.max(0, total - child);
+    }
+  }
+  return { pages, readMs, rows, sortMs };
+}
