@@ -61,9 +61,10 @@ function ourPurge(type: string, key: string, dataset: 'plain' | 'partitioned' = 
     prepare: async (d) => { await saveTypeRows(d, key, [type]); },
     plan: async (d) => dryRunPlan(await planPurge(d.db, { types: [type], registry: d.registry })),
     async run(d) {
-      // Wall time of the library call, as a user's migration would see it (connection, job record and
-      // locks included), with the ANALYZE it decides on and without its VACUUM.
-      const { ms, value } = await timed(() => purgeRecordTypes(d.db, { types: [type], registry: d.registry, vacuum: false,
+      // Wall time of the library call on an open connection, as a user's migration makes it (job record,
+      // locks and checks included), with the ANALYZE it decides on and without its VACUUM. The original
+      // runs on the same open connection.
+      const { ms, value } = await timed(() => purgeRecordTypes(d.control, { types: [type], registry: d.registry, vacuum: false,
         ...(d.signal ? { signal: d.signal } : {}) }));
       return { ms, rowsAffected: value.rows_deleted, extra: { ...operationExtra(value), ...(dataset === 'partitioned' ? { vacuum_ms: 0 } : {}) } };
     },
@@ -129,7 +130,7 @@ const resyncTypes: Scenario = {
       const extra: Record<string, number> = { analyze_ms: 0, batches: 0 };
       const { ms } = await timed(async () => {
         for (let migration = 1; migration <= 2; migration++) {
-          const r = await resyncPatientProgramRegistrations(d.db, { registry: d.registry, vacuum: false,
+          const r = await resyncPatientProgramRegistrations(d.control, { registry: d.registry, vacuum: false,
             ...(d.signal ? { signal: d.signal } : {}) });
           affected += r.rows_affected;
           extra.analyze_ms! += r.analyze_ms;
@@ -200,7 +201,7 @@ const rebuildType: Scenario = {
       let affected = 0;
       const signal = d.signal ? { signal: d.signal } : {};
       const { ms } = await timed(async () => {
-        const r = await rebuildForPrescriptionsChange(d.db, { registry: d.registry, vacuum: false, ...signal });
+        const r = await rebuildForPrescriptionsChange(d.control, { registry: d.registry, vacuum: false, ...signal });
         affected += r.purge.rows_affected + r.rebuild.rows_affected;
         affected += (await build(d)).rows;
       });
@@ -252,7 +253,7 @@ const backfillInitialTick: Scenario = {
         { sql: BACKFILL_SQL.maxBelow, params: [first?.end_tick ?? '0'] }]);
     },
     async run(d) {
-      const { ms, value } = await timed(() => backfillInitialSyncLookupTick(d.db));
+      const { ms, value } = await timed(() => backfillInitialSyncLookupTick(d.control));
       return { ms, rowsAffected: value.inserted ? 1 : 0 };
     },
   },
@@ -356,12 +357,31 @@ const addRecordTypeIndex: Scenario = {
 // ---------------------------------------------------------------------------------------------------
 // Pulls
 
-/** The tick above which the `rows` most recent changes lie (through the tick index, backwards). */
-async function tickOfRecent(client: pg.ClientBase, rows: number): Promise<number> {
-  const { rows: r } = await client.query<{ t: string }>(
-    `select updated_at_sync_tick::text as t from ${quoteIdent(LOOKUP_TABLE)} where updated_at_sync_tick >= 0
-      order by updated_at_sync_tick desc offset $1 limit 1`, [rows]);
-  return Number(r[0]?.t ?? -1);
+/**
+ * Re-stamps a deterministic `percent` of every model's source rows (a hash of the id and `salt`, so both
+ * forms of a scenario touch the same rows and each run other ones); the next build picks them up.
+ */
+async function touchSourceRows(d: BenchData, percent: number, salt: string): Promise<number> {
+  let touched = 0;
+  const per = Math.max(1, Math.round(10_000 / percent));
+  for (const m of d.registry.models) {
+    const r = await d.control.query(`update ${quoteIdent(m.name)} set updated_at = updated_at
+       where (hashtext(id::text || $1) & 2147483647) % $2 < 100`, [salt, per]);
+    touched += r.rowCount ?? 0;
+  }
+  return touched;
+}
+
+/**
+ * Makes the table's most recent changes: re-stamps ~`rows` source rows and builds, so they are published
+ * at one fresh tick; returns the tick before it (a facility's `since`). The seeded table was published
+ * by one initial build, at one tick: without this there would be no "recent changes" to pull.
+ */
+async function recentChanges(d: BenchData, rows: number): Promise<number> {
+  const { rows: [last] } = await d.control.query<{ t: string | null }>(`select max(lookup_end_tick)::text as t from ${quoteIdent(TICKS_TABLE)}`);
+  await touchSourceRows(d, Math.min(100, (100 * rows) / Math.max(1, d.rows)), 'recent');
+  await build(d);
+  return Number(last?.t ?? -1);
 }
 
 /** A facility and the patients it syncs (those with encounters there): what an initial pull asks for. */
@@ -389,7 +409,9 @@ async function pullAll(client: pg.ClientBase, options: { sinceTick: number; type
 function pullVariant(index: 'absent' | 'present', kind: 'incremental' | 'initial'): Variant {
   let scope: { sinceTick: number; types: string[]; patients?: string[]; facilities?: string[] } | undefined;
   const resolve = async (d: BenchData) => {
-    if (kind === 'incremental') return { sinceTick: await tickOfRecent(d.control, INCREMENTAL_PULL_ROWS), types: d.registry.names };
+    // Each form makes its own recent changes (the same source rows) just before it runs, so later
+    // operations' fresh ticks never add to what it pulls.
+    if (kind === 'incremental') return { sinceTick: await recentChanges(d, INCREMENTAL_PULL_ROWS), types: d.registry.names };
     const { facility, patients } = await facilityScope(d);
     return { sinceTick: -1, types: d.registry.names, patients, facilities: [facility] };
   };
@@ -435,10 +457,7 @@ function buildVariant(index: 'absent' | 'present'): Variant {
     },
     async before(d, run) {
       // 1 % of every model's source rows, a different sample per run (the same for both forms).
-      for (const m of d.registry.models) {
-        await d.control.query(`update ${quoteIdent(m.name)} set updated_at = updated_at
-           where id in (select id from ${quoteIdent(m.name)} tablesample bernoulli (1) repeatable (${run}))`);
-      }
+      await touchSourceRows(d, 1, `build-${run}`);
     },
     async run(d) {
       const { ms, value } = await timed(() => build(d));
