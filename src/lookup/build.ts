@@ -3,7 +3,7 @@ import { backendPid, cancellableQuery, withClient, withTransaction, type Databas
 import { CancelledError, LockNotAcquiredError, toSyncLookupError } from '../db/errors.js';
 import { LOOKUP_TABLE, STAGED_TICK } from '../schema/sync-lookup.js';
 import type { ModelDefinition, ModelRegistry } from './registry.js';
-import { tockClock } from './source.js';
+import { assertSourceTables, tockClock } from './source.js';
 import {
   deleteTombstonedRows, insertLookupRows, lastBuildTick, prepareLookupSession, pruneTombstones, publishStagedRows,
   recordBuildTick, releaseBuildLock, tryBuildLock, upsertLookupRows, type SourceCursor, type SqlQuery,
@@ -103,6 +103,7 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
   const types = models.map((m) => m.name);
   return withClient(db, { purpose: 'build', lockTimeoutMs: options.tockLockTimeoutMs ?? 30_000 }, async (client) => {
     await prepareLookupSession(client);
+    await assertSourceTables(client, models);
     if (!(await tryBuildLock(client))) {
       throw new LockNotAcquiredError('build_running', 'another sync-lookup build is running (it holds the build advisory lock); try again when it ends');
     }

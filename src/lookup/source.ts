@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ConfigError } from '../db/errors.js';
 import { quoteIdent } from '../db/quote.js';
 import type { ColumnType, ModelDefinition, ModelRegistry } from './registry.js';
 
@@ -200,4 +201,22 @@ export async function advanceClockTo(client: pg.ClientBase, tick: number): Promi
   const { rows } = await client.query<{ tick: string }>(
     `UPDATE ${CLOCK_TABLE} SET tick = greatest(tick, $1::bigint) RETURNING tick`, [tick]);
   return Number(rows[0]!.tick);
+}
+
+/**
+ * Throws a ConfigError naming every model whose source table does not exist (a registry that does not
+ * match the database), before a build or verify fails halfway on the first one.
+ *
+ * @example
+ * await assertSourceTables(client, registry.models);
+ */
+export async function assertSourceTables(client: pg.ClientBase, models: readonly ModelDefinition[]): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT n AS name FROM unnest($1::text[]) AS n WHERE to_regclass(quote_ident(n)) IS NULL`, [models.map((m) => m.name)]);
+  if (rows.length) {
+    const names = rows.map((r) => r.name);
+    throw new ConfigError('missing_source_tables',
+      `source table${names.length > 1 ? 's' : ''} ${names.join(', ')} do${names.length > 1 ? '' : 'es'} not exist; ` +
+      'seed the database, create them with setupSourceTables, or pass the registry that matches it (--models FILE)', { missing: names });
+  }
 }

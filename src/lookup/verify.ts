@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { backendPid, cancellableQuery, withClient, type Database } from '../db/connection.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import type { ModelRegistry } from './registry.js';
+import { assertSourceTables } from './source.js';
 import {
   lastBuildTick, prepareLookupSession, releaseBuildLock, stagedRowsQuery, tryBuildLock, verifyModelQuery, type VerifyProblem,
 } from './sql.js';
@@ -73,6 +74,7 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
   const max = options.examples ?? 10;
   return withClient(db, { purpose: 'verify' }, async (client) => {
     await prepareLookupSession(client);
+    await assertSourceTables(client, models);
     const pid = await backendPid(client);
     const last = await client.query<{ end_tick: string }>(lastBuildTick().text);
     const lastEndTick = last.rows[0] ? Number(last.rows[0].end_tick) : null;
