@@ -397,5 +397,6 @@ async function measureRates(client: pg.ClientBase, schema: string, table: string
       sortMs = Math.max(0, total - child);
     }
   }
-  return { pages, readMs, rows, sortMs };
+  const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+  return { pages, readMs: round(readMs), rows, sortMs: round(sortMs) };
 }

@@ -80,7 +80,7 @@ export interface RepresentativeParams {
   lastEndTick: number | null;
   patients: string[];
   facilities: string[];
-  /** The first ids of the table (a purge batch's primary-key lookups). */
+  /** The first 100 ids of the table (a purge batch's primary-key lookups). */
   sampleIds: string[];
   /** Where the values came from, in words. */
   notes: string[];
@@ -130,10 +130,10 @@ export async function representativeParams(client: pg.ClientBase, registry: Mode
       `select ${column} as v from ${LOOKUP_TABLE} where ${column} is not null limit 3`);
     return rows.map((r) => r.v);
   };
-  const { rows: ids } = await client.query<{ id: string }>(`select id::text as id from ${LOOKUP_TABLE} order by id limit 1000`);
+  const { rows: ids } = await client.query<{ id_text: string }>(`select id::text as id_text from ${LOOKUP_TABLE} order by id limit 100`);
   return {
     smallType, smallTypes: smallTypes.length ? smallTypes : [smallType], sinceTick, topTick, lastEndTick,
-    patients: await sample('patient_id'), facilities: await sample('facility_id'), sampleIds: ids.map((r) => r.id), notes,
+    patients: await sample('patient_id'), facilities: await sample('facility_id'), sampleIds: ids.map((r) => r.id_text), notes,
   };
 }
 
@@ -218,7 +218,8 @@ export interface ExplainReport {
   analyzed: boolean;
   /** Worst verdict over the system's queries (the seed's forms are shown for comparison only). */
   verdict: Severity;
-  params: RepresentativeParams | null;
+  /** The representative parameters used (null for --sql). */
+  params: (Omit<RepresentativeParams, 'sampleIds'> & { sampleIdCount: number }) | null;
   queries: QueryReport[];
 }
 
@@ -287,7 +288,9 @@ export async function explainHotQueries(db: Database, options: ExplainRunOptions
     const system = queries.filter((q) => q.form === 'system');
     const verdict: Severity = system.some((q) => q.verdict === 'fail' || q.verdict === 'error') ? 'fail'
       : system.some((q) => q.verdict === 'warn') ? 'warn' : 'ok';
-    return { serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, params, queries };
+    // The sample ids are in the purge_batch query's parameters already; the summary keeps their count.
+    const { sampleIds, ...shown } = params;
+    return { serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, params: { ...shown, sampleIdCount: sampleIds.length }, queries };
   });
 }
 

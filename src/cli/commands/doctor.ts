@@ -3,11 +3,17 @@ import { runDoctor, type DoctorReport } from '../../inspect/doctor.js';
 import { snakeCaseKeys } from '../../inspect/json.js';
 import { resolveRegistry } from '../../lookup/registry.js';
 import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
-import { formatBytes, table } from '../output.js';
+import { formatBytes, formatMs, table } from '../output.js';
+
+function age(s: number): string {
+  if (s >= 2 * 86_400) return `${(s / 86_400).toFixed(1)} days`;
+  if (s >= 2 * 3600) return `${(s / 3600).toFixed(1)} hours`;
+  return formatMs(s * 1000);
+}
 
 /** Renders a doctor report for people. */
 export function renderDoctor(r: DoctorReport): string {
-  const out = [`sync-lookup doctor · PostgreSQL ${r.serverVersion} · database ${r.database} · usage statistics cover ${(r.statsAgeS / 86_400).toFixed(1)} days`, ''];
+  const out = [`sync-lookup doctor · PostgreSQL ${r.serverVersion} · database ${r.database} · usage statistics cover ${age(r.statsAgeS)}`, ''];
   for (const t of r.tables) {
     out.push(`${t.schema}.${t.name}: ${t.rows.toLocaleString('en')} rows (estimate), heap ${formatBytes(t.heapBytes)}, indexes ${formatBytes(t.indexBytes)}, ` +
       `dead tuples ${t.deadTuples.toLocaleString('en')}, last vacuum ${[t.lastVacuum, t.lastAutovacuum].filter(Boolean).sort().pop() ?? 'never'}, ` +

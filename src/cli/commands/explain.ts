@@ -44,7 +44,8 @@ export function registerExplain(program: Command): void {
         ? await withDatabase(ctx, (db) => explainSql(db, opts.sql!, options))
         : await withDatabase(ctx, async (db) => explainHotQueries(db, {
           ...options, registry: await resolveRegistry(opts.models),
-          onEvent: (e) => ctx.out.progress(e, `explained ${e.name}: ${e.verdict}`, null, 0),
+          // Progress for people only: under --json stdout carries just the report.
+          onEvent: (e) => { if (!ctx.out.json) ctx.out.progress(e, `explained ${e.name}: ${e.verdict}`, null, 0); },
         }));
       ctx.out.result(snakeCaseKeys(report) as ExplainReport, () => renderExplain(report));
       return report.verdict === 'fail' ? 3 : 0;
