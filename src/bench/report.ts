@@ -110,13 +110,27 @@ function lastOfEach(results: ScenarioResult[]): ScenarioResult[] {
  * @example
  * process.stdout.write(renderTextTable(report.scenarios));
  */
-export function renderTextTable(results: ScenarioResult[]): string {
+export function renderTextTable(results: ScenarioResult[], options: { planWidth?: number } = {}): string {
+  const width = options.planWidth ?? 56;
+  // Long plans (an operation of several statements) are cut here; renderPlans prints them whole.
+  const cut = (plan: string | null) => (plan === null ? '–' : plan.length > width ? `${plan.slice(0, width - 1)}…` : plan);
   const headers = ['operation', 'rows', 'original', 'ours', 'speedup', 'original plan', 'our plan'];
   const rows = results.map((r) => [r.name, formatRowCount(r.size), formatDuration(r.baseline_ms), formatDuration(r.ms),
-    formatSpeedup(r.speedup), r.baseline_plan ?? '–', r.plan ?? '–']);
+    formatSpeedup(r.speedup), cut(r.baseline_plan), cut(r.plan)]);
   const cells = [headers, ...rows];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return `${cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+/**
+ * Every plan in full, per operation (largest size), for below the table.
+ *
+ * @example
+ * process.stdout.write(renderPlans(report.scenarios));
+ */
+export function renderPlans(results: ScenarioResult[]): string {
+  return lastOfEach(results).filter((r) => r.baseline_plan || r.plan)
+    .map((r) => `${r.name}\n  original: ${r.baseline_plan ?? '–'}\n  ours:     ${r.plan ?? '–'}`).join('\n');
 }
 
 /** The chart of one scenario: baseline and ours against table size, log-log. */

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { applySessionSettings, type Database } from '../db/connection.js';
 import { quoteIdent } from '../db/quote.js';
 import { buildLookup } from '../lookup/build.js';
+import { pullChanges } from '../lookup/pull.js';
 import { pullChunkQuery, upsertLookupRows } from '../lookup/sql.js';
 import { createIndexConcurrently, createIndexSql } from '../migrate/concurrent-index.js';
 import { planPurge, purgeRecordTypes } from '../maintenance/purge.js';
@@ -394,16 +395,14 @@ async function facilityScope(d: BenchData): Promise<{ facility: string; patients
   return { facility, patients: rows.map((r) => r.id) };
 }
 
-async function pullAll(client: pg.ClientBase, options: { sinceTick: number; types: string[]; patients?: string[]; facilities?: string[] }): Promise<number> {
-  let after: string | undefined;
+/** A whole pull through the lookup engine's snapshot reader (id-cursor chunks); returns the rows read. */
+async function pullAll(d: BenchData, options: { sinceTick: number; types: string[]; patients?: string[]; facilities?: string[] }): Promise<number> {
   let total = 0;
-  for (;;) {
-    const q = pullChunkQuery({ ...options, limit: PULL_CHUNK_ROWS, ...(after !== undefined ? { afterId: after } : {}) });
-    const { rows } = await client.query<{ id: string }>(q.text, q.values);
-    total += rows.length;
-    if (rows.length < PULL_CHUNK_ROWS) return total;
-    after = String(rows[rows.length - 1]!.id);
+  for await (const chunk of pullChanges(d.db, { registry: d.registry, ...options, chunkRows: PULL_CHUNK_ROWS,
+    ...(d.signal ? { signal: d.signal } : {}) })) {
+    total += chunk.rows.length;
   }
+  return total;
 }
 
 function pullVariant(index: 'absent' | 'present', kind: 'incremental' | 'initial'): Variant {
@@ -424,7 +423,7 @@ function pullVariant(index: 'absent' | 'present', kind: 'incremental' | 'initial
     },
     async run(d) {
       const s = scope ?? (await resolve(d));
-      const { ms, value } = await timed(() => pullAll(d.control, s));
+      const { ms, value } = await timed(() => pullAll(d, s));
       return { ms, rowsAffected: value, extra: { patients: s.patients?.length ?? null, since_tick: s.sinceTick } };
     },
   };

@@ -4,6 +4,7 @@ import { Output, exitCodeOf } from './output.js';
 import { registerDb } from './commands/db.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerBench } from './commands/bench.js';
+import { registerDemo } from './commands/demo.js';
 import { registerPurge } from './commands/purge.js';
 import { registerRebuild } from './commands/rebuild.js';
 import { registerResync } from './commands/resync.js';
@@ -25,7 +26,7 @@ const program = new Command('sync-lookup')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerPurge, registerRebuild, registerResync, registerJobs, registerBench]) register(program);
+for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerPurge, registerRebuild, registerResync, registerJobs, registerBench, registerDemo]) register(program);
 
 try {
   await program.parseAsync(process.argv);

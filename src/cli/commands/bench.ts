@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { embeddedStatus } from '../../db/embedded.js';
 import { ConfigError } from '../../db/errors.js';
 import { SCENARIO_NAMES, formatRowCount, parseRowList, parseScenarioList } from '../../bench/options.js';
-import { formatDuration, formatSpeedup, renderTextTable, writeReport } from '../../bench/report.js';
+import { formatDuration, formatSpeedup, renderPlans, renderTextTable, writeReport } from '../../bench/report.js';
 import { runBench, type BenchEvent } from '../../bench/runner.js';
 import type { BenchReport } from '../../bench/types.js';
 import { action, withDatabase, type CommandContext } from '../context.js';
@@ -38,7 +38,7 @@ export function benchProgress(ctx: CommandContext): (e: BenchEvent) => void {
 
 /** The human summary: the side-by-side table, then growth exponents. */
 export function renderBenchSummary(report: BenchReport): string {
-  const lines = [renderTextTable(report.scenarios).trimEnd()];
+  const lines = [renderTextTable(report.scenarios).trimEnd(), '', 'plans in words:', renderPlans(report.scenarios)];
   if (report.sizes.length > 1) {
     lines.push('', 'growth (log-log slope of time against rows; 1 = linear in the table, 0 = flat):');
     for (const name of new Set(report.scenarios.map((s) => s.name))) {
