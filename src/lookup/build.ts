@@ -219,10 +219,13 @@ export interface WatchOptions extends BuildOptions {
   intervalMs: number;
   /** Called after each build. */
   onBuild?: (result: BuildResult) => void;
+  /** Called when a round is skipped because another build holds the build lock. */
+  onSkip?: (error: LockNotAcquiredError) => void;
 }
 
 /**
- * Builds every `intervalMs` until `signal` aborts; resolves with the number of builds run.
+ * Builds every `intervalMs` until `signal` aborts; resolves with the number of builds run. A round in
+ * which another build (or a rebuild) holds the build lock is skipped, not fatal.
  *
  * @example
  * await watchBuild(db, { registry, intervalMs: 5000, signal, onBuild: (r) => log(r) });
@@ -230,9 +233,14 @@ export interface WatchOptions extends BuildOptions {
 export async function watchBuild(db: Database, options: WatchOptions): Promise<number> {
   let builds = 0;
   while (!options.signal?.aborted) {
-    const result = await buildLookup(db, options);
-    builds++;
-    options.onBuild?.(result);
+    try {
+      const result = await buildLookup(db, options);
+      builds++;
+      options.onBuild?.(result);
+    } catch (err) {
+      if (!(err instanceof LockNotAcquiredError) || err.code !== 'build_running') throw err;
+      options.onSkip?.(err);
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, options.intervalMs);
       options.signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });

@@ -49,6 +49,28 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup seed / build / pull / ver
     expect(bad.stdout).toContain('INCONSISTENT');
   });
 
+  it('build --watch builds every interval, one JSON line per build, until Ctrl-C', async () => {
+    const t = await createTestDatabase();
+    const env = { DATABASE_URL: t.url };
+    expect((await runCli(['seed', '--rows', '300'], env)).code).toBe(0);
+    let lines = 0;
+    const r = await runCli(['build', '--watch', '1', '--json'], env, (child) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        for (const l of d.toString().split('\n')) {
+          if (!l.startsWith('{"sinceTick"')) continue;
+          lines++;
+          if (lines === 1) void t.query(`update notes set content = 'w' where id = (select id from notes order by id limit 1)`);
+          if (JSON.parse(l).rows === 1 || lines > 10) child.kill('SIGINT');
+        }
+      });
+    });
+    expect(r.code).toBe(130);
+    const builds = r.stdout.split('\n').filter((l) => l.startsWith('{"sinceTick"')).map((l) => JSON.parse(l));
+    expect(builds.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < builds.length; i++) expect(builds[i].sinceTick).toBe(builds[i - 1].endTick - 1);
+    expect(builds.reduce((n: number, b: { rows: number }) => n + b.rows, 0)).toBe(1);
+  });
+
   it('rejects bad input with exit 2 and a message naming the value', async () => {
     const t = await createTestDatabase();
     const env = { DATABASE_URL: t.url };

@@ -47,6 +47,7 @@ export function registerBuild(program: Command): void {
         const intervalMs = opts.watch * 1000;
         await withDatabase(ctx, (db) => watchBuild(db, {
           ...base, intervalMs,
+          onSkip: (e) => ctx.out.event({ type: 'build_skipped', reason: e.message }, `skipped: ${e.message}`),
           onBuild: (r) => {
             if (ctx.out.json) process.stdout.write(`${JSON.stringify(r)}\n`);
             else process.stdout.write(`${new Date().toISOString()} ${describe(r).split('\n').at(-1)}\n`);
