@@ -82,6 +82,10 @@ export interface RepresentativeParams {
   facilities: string[];
   /** The first 100 ids of the table (a purge batch's primary-key lookups). */
   sampleIds: string[];
+  /** The first 100 row addresses (a plain-layout purge batch's TID lookups). */
+  sampleTids: string[];
+  /** `partitioned` when sync_lookup is partitioned by record_type (purge then works by id, not by ctid). */
+  layout: 'plain' | 'partitioned';
   /** Where the values came from, in words. */
   notes: string[];
 }
@@ -131,9 +135,14 @@ export async function representativeParams(client: pg.ClientBase, registry: Mode
     return rows.map((r) => r.v);
   };
   const { rows: ids } = await client.query<{ id_text: string }>(`select id::text as id_text from ${LOOKUP_TABLE} order by id limit 100`);
+  const { rows: [kind] } = await client.query<{ partitioned: boolean }>(
+    `select c.relkind = 'p' as partitioned from pg_class c where c.oid = to_regclass($1)`, [LOOKUP_TABLE]);
+  const layout = kind?.partitioned ? 'partitioned' as const : 'plain' as const;
+  const { rows: tids } = layout === 'plain'
+    ? await client.query<{ t: string }>(`select ctid::text as t from ${LOOKUP_TABLE} limit 100`) : { rows: [] };
   return {
     smallType, smallTypes: smallTypes.length ? smallTypes : [smallType], sinceTick, topTick, lastEndTick,
-    patients: await sample('patient_id'), facilities: await sample('facility_id'), sampleIds: ids.map((r) => r.id_text), notes,
+    patients: await sample('patient_id'), facilities: await sample('facility_id'), sampleIds: ids.map((r) => r.id_text), sampleTids: tids.map((r) => r.t), layout, notes,
   };
 }
 
@@ -145,6 +154,8 @@ export interface HotQuery {
   form: 'system' | 'seed';
   query: SqlQuery;
   classify?: ClassifyOptions;
+  /** Settings the statement runs with (`set_config(…, true)`), as its owner sets them. */
+  settings?: Record<string, string>;
   /** Why it cannot be explained here (e.g. no source table), instead of a query. */
   skipped?: string;
 }
@@ -172,12 +183,19 @@ export function hotQueries(p: RepresentativeParams, registry: ModelRegistry, sou
       ...(noSource ? { skipped: noSource } : {}) },
     { name: 'publish_staged', title: 'publish staged rows (tick -2) at a new end tick', form: 'system',
       query: publishStagedRows(p.topTick + 1) },
-    // The maintenance purge (src/maintenance/purge.ts): ids collected once by a cursor, then deleted in
-    // primary-key batches. EXPLAIN accepts the DECLARE and plans its query.
-    { name: 'purge_type', title: `purge one type (${p.smallType}): collect its ids`, form: 'system',
-      query: { text: PURGE_SQL.collect('sync_lookup_explain'), values: [[p.smallType], null] } },
-    { name: 'purge_batch', title: `purge one type (${p.smallType}): delete one batch of ${p.sampleIds.length} ids`, form: 'system',
-      query: { text: PURGE_SQL.deleteBatch, values: [p.sampleIds, [p.smallType]] } },
+    // The maintenance purge (src/maintenance/purge.ts): row addresses (plain layout) or ids (partitioned)
+    // collected once by a held cursor, planned for all its rows (cursor_tuple_fraction = 1, as the purge
+    // sets it), then deleted in batches. EXPLAIN accepts the DECLARE and plans its query.
+    p.layout === 'plain'
+      ? { name: 'purge_type', title: `purge one type (${p.smallType}): collect its row addresses`, form: 'system',
+        query: { text: PURGE_SQL.collectTids('sync_lookup_explain'), values: [[p.smallType], null] }, settings: { cursor_tuple_fraction: '1' } }
+      : { name: 'purge_type', title: `purge one type (${p.smallType}): collect its ids`, form: 'system',
+        query: { text: PURGE_SQL.collect('sync_lookup_explain'), values: [[p.smallType], null] }, settings: { cursor_tuple_fraction: '1' } },
+    p.layout === 'plain'
+      ? { name: 'purge_batch', title: `purge one type (${p.smallType}): delete one batch of ${p.sampleTids.length} rows by address`, form: 'system',
+        query: { text: PURGE_SQL.deleteTids, values: [p.sampleTids, [p.smallType]] } }
+      : { name: 'purge_batch', title: `purge one type (${p.smallType}): delete one batch of ${p.sampleIds.length} ids`, form: 'system',
+        query: { text: PURGE_SQL.deleteBatch, values: [p.sampleIds, [p.smallType]] } },
     { name: 'rebuild_type', title: `rebuild one type: read ${p.smallType} from its source`, form: 'system',
       query: withModel((m) => selectLookupRows(m, { lookupTick: 'source' })),
       // A rebuild reads every source row of its model by definition.
@@ -219,7 +237,7 @@ export interface ExplainReport {
   /** Worst verdict over the system's queries (the seed's forms are shown for comparison only). */
   verdict: Severity;
   /** The representative parameters used (null for --sql). */
-  params: (Omit<RepresentativeParams, 'sampleIds'> & { sampleIdCount: number }) | null;
+  params: (Omit<RepresentativeParams, 'sampleIds' | 'sampleTids'> & { sampleIdCount: number }) | null;
   queries: QueryReport[];
 }
 
@@ -243,7 +261,7 @@ async function explainOne(client: pg.ClientBase, q: HotQuery, options: ExplainRu
   };
   if (q.skipped) return report;
   try {
-    const r = await explainStatement(client, q.query.text, q.query.values, { analyze: !!options.analyze });
+    const r = await explainStatement(client, q.query.text, q.query.values, { analyze: !!options.analyze, ...(q.settings ? { settings: q.settings } : {}) });
     const context = await readPlanContext(client, [r]);
     const v = await classifyPlan(r, context, {
       ...(options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {}), ...q.classify,
@@ -289,8 +307,8 @@ export async function explainHotQueries(db: Database, options: ExplainRunOptions
     const verdict: Severity = system.some((q) => q.verdict === 'fail' || q.verdict === 'error') ? 'fail'
       : system.some((q) => q.verdict === 'warn') ? 'warn' : 'ok';
     // The sample ids are in the purge_batch query's parameters already; the summary keeps their count.
-    const { sampleIds, ...shown } = params;
-    return { serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, params: { ...shown, sampleIdCount: sampleIds.length }, queries };
+    const { sampleIds, sampleTids, ...shown } = params;
+    return { serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, params: { ...shown, sampleIdCount: sampleIds.length + sampleTids.length }, queries };
   });
 }
 
