@@ -198,6 +198,10 @@ async function stageModel(
  * exactly (constraints through `pg_get_constraintdef`, plain indexes through `pg_get_indexdef`).
  */
 async function dropSecondaryIndexes(client: pg.ClientBase): Promise<string[]> {
+  // A partitioned lookup (migrate --layout partitioned) keeps its indexes: pg_get_indexdef prints a
+  // partitioned index as `ON ONLY`, which would recreate it without its partitions' indexes.
+  const { rows: [kind] } = await client.query<{ relkind: string }>(`SELECT relkind FROM pg_class WHERE oid = $1::regclass`, [LOOKUP_TABLE]);
+  if (kind?.relkind !== 'r') return [];
   const { rows } = await client.query<{ drop: string; create: string }>(
     `SELECT CASE WHEN con.oid IS NOT NULL
                  THEN format('ALTER TABLE %s DROP CONSTRAINT %I', i.indrelid::regclass, con.conname)

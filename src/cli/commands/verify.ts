@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolveRegistry } from '../../lookup/registry.js';
 import { verifyLookup, type VerifyResult } from '../../lookup/verify.js';
-import { action, withDatabase, type CommandContext } from '../context.js';
+import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { ExitCode, formatMs, table } from '../output.js';
 
 const list = (value: string, previous: string[] = []): string[] =>
@@ -30,7 +30,7 @@ export function registerVerify(program: Command): void {
   program.command('verify')
     .description('check that sync_lookup matches its source tables (missing, extra, differing and staged rows); exit 3 when not')
     .option('--types <t,...>', 'models to check (default: all, plus lookup rows of unknown types)', list)
-    .option('--examples <n>', 'examples per problem', (v: string) => Number(v), 10)
+    .option('--examples <n>', 'examples per problem (default 10)', positiveInt('--examples'), 10)
     .option('--models <file>', 'model registry file (JSON); default: the built-in registry')
     .option('--json', 'JSON output')
     .action(action(program, async (ctx: CommandContext, opts: { types?: string[]; examples: number; models?: string }) => {
