@@ -4,6 +4,7 @@ import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
 import type { ModelRegistry } from '../lookup/registry.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
+import { estimateIndex } from './estimate.js';
 import { explainHotQueries } from './explain.js';
 import { readIndexBuilds, type IndexBuildProgress } from './index-progress.js';
 
@@ -19,7 +20,7 @@ export type DoctorSeverity = 'error' | 'warning' | 'info';
 export interface DoctorFinding {
   severity: DoctorSeverity;
   /** Stable name of the check: invalid_index, redundant_index, duplicate_index, unused_index, missing_index,
-   * dead_tuples, table_bloat, stale_statistics, never_analyzed, idle_in_transaction, long_running_query,
+   * dead_tuples, table_bloat, index_bloat, stale_statistics, never_analyzed, idle_in_transaction, long_running_query,
    * index_build_in_progress, sizes. */
   check: string;
   /** What it is about: `schema.table`, `schema.index`, or `pid 1234`. */
@@ -95,6 +96,8 @@ export interface DoctorOptions {
   registry?: ModelRegistry;
   /** Rows from which a table is large (explain verdicts). */
   largeTableRows?: number;
+  /** Indexes smaller than this are not judged for bloat. Default 8 MB. */
+  minIndexBloatBytes?: number;
 }
 
 const RANK: Record<DoctorSeverity, number> = { error: 0, warning: 1, info: 2 };
@@ -134,6 +137,7 @@ export async function runDoctor(db: Database, options: DoctorOptions = {}): Prom
     }
     return { serverVersion: meta!.v.split(' ')[0]!, database: meta!.db, statsAgeS: Math.round(meta!.stats_age_s), tables, indexBuilds: builds };
   });
+  findings.push(...(await indexBloatFindings(db, report.tables, options.minIndexBloatBytes ?? 8 * 1024 ** 2)));
   if (options.explain !== false && report.tables.some((t) => t.name === LOOKUP_TABLE)) {
     findings.push(...(await missingIndexFindings(db, options)));
   }
@@ -336,13 +340,14 @@ function indexFindings(t: DoctorTable, builds: IndexBuildProgress[], statsAgeS: 
   const minAge = options.minStatsAgeS ?? 7 * 86_400;
   for (const i of valid) {
     if (i.unique || i.primary || i.scans === null || i.scans > 0 || reported.has(i.name)) continue;
-    const days = (statsAgeS / 86_400).toFixed(1);
+    const days = statsAgeS >= 2 * 86_400 ? `${(statsAgeS / 86_400).toFixed(1)} days`
+      : statsAgeS >= 2 * 3600 ? `${(statsAgeS / 3600).toFixed(1)} hours` : `${Math.round(statsAgeS / 60)} minutes`;
     const young = statsAgeS < minAge;
     out.push({
       severity: young ? 'info' : 'warning', check: 'unused_index', subject: `${t.schema}.${i.name}`,
       message: young
-        ? `${i.name} has not been scanned, but the statistics only cover ${days} days: too recent to call it unused`
-        : `${i.name} has not been scanned in the ${days} days the statistics cover (${mb(i.bytes)}); check replicas before dropping (their scans are not counted here)`,
+        ? `${i.name} has not been scanned, but the statistics only cover ${days}: too recent to call it unused`
+        : `${i.name} has not been scanned in the ${days} the statistics cover (${mb(i.bytes)}); check replicas before dropping (their scans are not counted here)`,
       evidence: { index: i.name, scans: i.scans, bytes: i.bytes, statsAgeS: Math.round(statsAgeS) },
       fix: young ? null : `DROP INDEX CONCURRENTLY ${q(i.name)}`,
     });
@@ -409,4 +414,37 @@ async function missingIndexFindings(db: Database, options: DoctorOptions): Promi
     });
   }
   return [...byFix.values()];
+}
+
+/**
+ * Index bloat: the index's size against what a fresh build would take (the `index estimate` model from
+ * the table's statistics). Only B-tree indexes on plain columns of at least `minBytes` are judged.
+ */
+async function indexBloatFindings(db: Database, tables: DoctorTable[], minBytes: number): Promise<DoctorFinding[]> {
+  const out: DoctorFinding[] = [];
+  for (const t of tables) {
+    for (const i of t.indexes) {
+      if (!i.valid || i.method !== 'btree' || i.predicate !== null || i.include.length || i.bytes < minBytes) continue;
+      let expected: number;
+      try {
+        const e = await estimateIndex(db, {
+          schema: t.schema, table: t.name, name: i.name, columns: i.columns, unique: i.unique, concurrently: true,
+          fillfactor: 90, deduplicateItems: true, where: null, fromStatement: false,
+        }, { measure: false });
+        expected = e.estimatedBytes;
+      } catch {
+        continue; // expression keys and the like: no estimate, no finding
+      }
+      const ratio = i.bytes / Math.max(1, expected);
+      if (ratio < 1.8) continue;
+      out.push({
+        severity: ratio >= 3 ? 'warning' : 'info', check: 'index_bloat', subject: `${t.schema}.${i.name}`,
+        message: `${i.name} takes ${mb(i.bytes)}; a fresh build would take about ${mb(expected)} (${ratio.toFixed(1)}x): ` +
+          'pages emptied by deletes and updates are reused only for the same key range',
+        evidence: { index: i.name, bytes: i.bytes, estimatedFreshBytes: expected, ratio: Math.round(ratio * 100) / 100 },
+        fix: `REINDEX INDEX CONCURRENTLY ${quoteQualified({ schema: t.schema, name: i.name })}`,
+      });
+    }
+  }
+  return out;
 }

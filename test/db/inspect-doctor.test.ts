@@ -107,11 +107,25 @@ describe.runIf(hasServer())('doctor', () => {
 
     // Bulk changes after the last analyze: half the rows deleted.
     await t.query('delete from sync_lookup where id % 2 = 0');
-    const after = await runDoctor(t.db, { largeTableRows: 10_000, explain: false });
+    const after = await runDoctor(t.db, { largeTableRows: 10_000, explain: false, minIndexBloatBytes: 0 });
     const stale = after.findings.find((f) => f.check === 'stale_statistics')!;
     expect(stale).toMatchObject({ severity: 'warning', fix: 'ANALYZE "public"."sync_lookup"' });
     expect(Number(stale.evidence.modsSinceAnalyze)).toBeGreaterThanOrEqual(15_000);
     const dead = after.findings.find((f) => f.check === 'dead_tuples')!;
     expect(dead.fix).toBe('VACUUM (ANALYZE) "public"."sync_lookup"');
+
+    // Index bloat: rewrite every row's patient_id three times; VACUUM frees the old entries but keeps the pages.
+    expect(after.findings.some((f) => f.check === 'index_bloat' && f.subject === 'public.sync_lookup_patient_id')).toBe(false);
+    for (let i = 0; i < 3; i++) {
+      await t.query(`update sync_lookup set patient_id = patient_id || 'x'`);
+      await t.query('vacuum analyze sync_lookup');
+    }
+    const bloated = await runDoctor(t.db, { explain: false, minIndexBloatBytes: 0 });
+    const bloat = bloated.findings.find((f) => f.check === 'index_bloat' && f.subject === 'public.sync_lookup_patient_id')!;
+    expect(Number(bloat.evidence.ratio)).toBeGreaterThanOrEqual(1.8);
+    expect(bloat.fix).toBe('REINDEX INDEX CONCURRENTLY "public"."sync_lookup_patient_id"');
+    await t.query('reindex index sync_lookup_patient_id');
+    const rebuilt = await runDoctor(t.db, { explain: false, minIndexBloatBytes: 0 });
+    expect(rebuilt.findings.some((f) => f.check === 'index_bloat' && f.subject === 'public.sync_lookup_patient_id')).toBe(false);
   });
 });
