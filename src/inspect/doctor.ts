@@ -120,7 +120,7 @@ export async function runDoctor(db: Database, options: DoctorOptions = {}): Prom
                 (select stats_reset from pg_stat_database where datname = current_database()),
                 pg_postmaster_start_time()))::float8 as stats_age_s`);
     const tables = await readTables(client, options.tables ?? [LOOKUP_TABLE, TICKS_TABLE], !options.tables);
-    const builds = await readIndexBuilds(client);
+    const builds = await readIndexBuilds(client, { currentDatabaseOnly: true });
     for (const t of tables) {
       findings.push(...tableFindings(t));
       findings.push(...indexFindings(t, builds, meta!.stats_age_s, options));

@@ -35,13 +35,14 @@ export interface BlockingSession {
 }
 
 /**
- * Reads every running index build, or only the one of backend `pid`, with the session it waits on.
+ * Reads every running index build, or only the one of backend `pid` (or only those in the connected
+ * database, with `currentDatabaseOnly`), with the session it waits on.
  *
  * @example
  * const [build] = await readIndexBuilds(client, { pid });
  * console.log(build?.phase, build?.phasePercent);
  */
-export async function readIndexBuilds(client: pg.ClientBase, options: { pid?: number } = {}): Promise<IndexBuildProgress[]> {
+export async function readIndexBuilds(client: pg.ClientBase, options: { pid?: number; currentDatabaseOnly?: boolean } = {}): Promise<IndexBuildProgress[]> {
   const { rows } = await client.query<Record<string, string | number | null>>(
     `select p.pid, p.relid::regclass::text as table, nullif(p.index_relid, 0)::regclass::text as index,
             p.command, p.phase, p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total,
@@ -57,9 +58,9 @@ export async function readIndexBuilds(client: pg.ClientBase, options: { pid?: nu
           where s.pid = any(pg_blocking_pids(p.pid))
              or (p.current_locker_pid <> 0 and s.pid = p.current_locker_pid)
           order by s.xact_start nulls last limit 1) b on true
-      where $1::int is null or p.pid = $1
+      where ($1::int is null or p.pid = $1) and (not $2 or p.datid = (select oid from pg_database where datname = current_database()))
       order by p.pid`,
-    [options.pid ?? null]);
+    [options.pid ?? null, !!options.currentDatabaseOnly]);
   return rows.map((r) => {
     const n = (k: string) => Number(r[k] ?? 0);
     const blocksTotal = n('blocks_total');

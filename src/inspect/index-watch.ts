@@ -83,7 +83,7 @@ function unitsOf(b: IndexBuildProgress): { done: number; total: number } {
 }
 
 /**
- * Watches every running CREATE INDEX / REINDEX until none remains (or `signal` aborts), reporting each
+ * Watches every running CREATE INDEX / REINDEX in the connected database until none remains (or `signal` aborts), reporting each
  * sample through `onSample`: phase in words, blocks and tuples done/total, percent and ETA of the phase,
  * and the session it waits for. Returns what it saw of each build.
  *
@@ -103,7 +103,7 @@ export async function watchIndexBuilds(db: Database, options: IndexWatchOptions 
     for (;;) {
       if (options.signal?.aborted) throw toSyncLookupError(options.signal.reason ?? new Error('cancelled'));
       const now = Date.now();
-      const builds = await readIndexBuilds(client, options.pid !== undefined ? { pid: options.pid } : {});
+      const builds = await readIndexBuilds(client, { currentDatabaseOnly: true, ...(options.pid !== undefined ? { pid: options.pid } : {}) });
       const samples: IndexBuildSample[] = builds.map((b) => {
         const units = unitsOf(b);
         let track = tracks.get(b.pid);
