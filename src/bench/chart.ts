@@ -118,7 +118,7 @@ export function lineChartSvg(options: LineChartOptions): string {
   const margin = { left: 68, right: 16, top: 34, bottom: 64 };
   const series = options.series.map((s) => ({ ...s, points: s.points.filter((p) => p.x > 0 && p.y > 0) }));
   const xAxis = logAxis(series.flatMap((s) => s.points.map((p) => p.x)), 6);
-  const yAxis = logAxis(series.flatMap((s) => s.points.map((p) => p.y)), 7);
+  const yAxis = logAxis(series.flatMap((s) => s.points.map((p) => p.y)), 5);
   const x = scaleLog(xAxis, margin.left, width - margin.right);
   const y = scaleLog(yAxis, height - margin.bottom, margin.top);
   const out = header(width, height, options.title);
@@ -166,9 +166,10 @@ export function barChartSvg(options: BarChartOptions): string {
   const fv = options.formatValue ?? ((v: number) => `${v}`);
   const groups = [...new Set(options.bars.map((b) => b.group))];
   const members = options.members.filter((m) => options.bars.some((b) => b.member === m.name));
-  const width = options.widthPx ?? Math.max(480, 90 + groups.length * (22 * Math.max(1, members.length) + 26));
-  const height = options.heightPx ?? 360;
-  const margin = { left: 60, right: 16, top: 34, bottom: 120 };
+  const width = options.widthPx ?? Math.max(480, 170 + groups.length * (22 * Math.max(1, members.length) + 26));
+  const height = options.heightPx ?? 380;
+  // The right margin leaves room for the last group's slanted label.
+  const margin = { left: 60, right: 110, top: 34, bottom: 140 };
   const axis = logAxis([1, ...options.bars.map((b) => b.value)], 8);
   const y = scaleLog(axis, height - margin.bottom, margin.top);
   const base = y(1);

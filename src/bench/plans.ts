@@ -10,7 +10,8 @@ import type { DryRunReport } from '../maintenance/dry-run.js';
 
 /**
  * EXPLAINs one statement (never executes it) and says its plan in words, e.g.
- * `Seq Scan on sync_lookup (2.0 M rows)`.
+ * `Seq Scan on sync_lookup (2.0 M rows)`; when the plan reader's verdict is not ok, its reason follows
+ * (so a bitmap scan over the whole unique index is called what it is, a full index scan).
  *
  * @example
  * const words = await statementPlan(client, 'delete from sync_lookup where record_type = $1', ['notes']);
@@ -18,7 +19,7 @@ import type { DryRunReport } from '../maintenance/dry-run.js';
 export async function statementPlan(client: pg.ClientBase, sql: string, params: unknown[] = []): Promise<string> {
   const r = await explainStatement(client, sql, params);
   const verdict = await classifyPlan(r, await readPlanContext(client, [r]));
-  return verdict.description;
+  return verdict.verdict === 'ok' ? verdict.description : `${verdict.description} [${verdict.verdict}: ${verdict.reason}]`;
 }
 
 /**
