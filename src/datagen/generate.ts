@@ -67,7 +67,7 @@ function uuidOf(w0: number, w1: number, w2: number, w3: number): string {
   return `${a}-${b.slice(0, 4)}-${b.slice(4)}-${c.slice(0, 4)}-${c.slice(4)}${d}`;
 }
 
-const TWO = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 const DAYS = new Map<number, string>();
 
 /** `YYYY-MM-DD` of a UTC day number; cached (a Date per row costs more than generating the row). */
@@ -80,16 +80,16 @@ function dayString(day: number): string {
   return s;
 }
 
-/** `YYYY-MM-DDTHH:MM:SS` (UTC) of milliseconds since the epoch. */
-function timestampString(ms: number): string {
-  const day = Math.floor(ms / 86_400_000);
-  const secs = Math.floor((ms - day * 86_400_000) / 1000);
-  return `${dayString(day)}T${TWO[Math.floor(secs / 3600)]}:${TWO[Math.floor(secs / 60) % 60]}:${TWO[secs % 60]}`;
-}
-
 /** Escapes a value for COPY text format. */
 function copyEscape(value: string): string {
   return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (ch) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[ch]!) : value;
+}
+
+interface ColumnState {
+  column: ModelColumn;
+  parent: ModelState | undefined;
+  /** COPY-escaped, UTF-8 encoded choices. */
+  values: Buffer[] | undefined;
 }
 
 interface ModelState {
@@ -97,30 +97,79 @@ interface ModelState {
   index: number;
   planned: number;
   generated: number;
-  columns: { column: ModelColumn; parent: ModelState | undefined; values: string[] | undefined }[];
+  columns: ColumnState[];
+  /** An upper bound of one row's bytes, so a row is written without bounds checks. */
+  maxRowBytes: number;
 }
 
 /**
- * Generates source rows as COPY text lines, deterministically from the seed.
+ * A growable byte buffer rows are written into (COPY text, one `\n`-terminated line per row).
+ *
+ * @example
+ * const out = new RowBuffer(); gen.nextInto(() => out); out.take() // the bytes written so far
+ */
+export class RowBuffer {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(size = 256 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Makes room for `bytes` more. */
+  ensure(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** Hands over the bytes written so far and starts a fresh buffer (no copy). */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.pos = 0;
+    return out;
+  }
+}
+
+const HEX_CODES = new Uint8Array(512);
+for (let i = 0; i < 256; i++) {
+  const h = i.toString(16).padStart(2, '0');
+  HEX_CODES[2 * i] = h.charCodeAt(0);
+  HEX_CODES[2 * i + 1] = h.charCodeAt(1);
+}
+const TAB = 9;
+const NEWLINE = 10;
+const BACKSLASH = 92;
+const DASH = 45;
+
+/**
+ * Generates source rows as COPY text, deterministically from the seed. Rows are written straight into
+ * byte buffers (`nextInto`): building millions of lines as JS strings spends more time in V8's garbage
+ * collector than in generating them. `next()` returns one row as a string, for tests and small uses.
  *
  * @example
  * const gen = new SourceRowGenerator(registry, planRows(registry, 10_000), { seed: 1 });
- * for (let r = gen.next(); r; r = gen.next()) buffers.get(r.model)!.push(r.line);
+ * for (let r = gen.next(); r; r = gen.next()) lines.get(r.model.name)!.push(r.line);
  */
 export class SourceRowGenerator {
   readonly plan: RowPlan;
   readonly #states: ModelState[];
   readonly #rng: Rng;
   readonly #seedHash: number;
-  readonly #corpus: string;
+  readonly #corpus: Buffer;
   readonly #bootstrap: ModelState[];
   readonly #rowsPerTick: number;
   readonly #softDeleted: number;
   readonly #devicePushed: number;
   readonly #startMs: number;
   readonly #msPerRow: number;
+  readonly #scratch = new RowBuffer(64 * 1024);
   #remaining: number;
   #emitted = 0;
+  #b: Buffer = Buffer.alloc(0);
+  #p = 0;
 
   constructor(registry: ModelRegistry, plan: RowPlan, options: GeneratorOptions) {
     this.plan = plan;
@@ -133,36 +182,48 @@ export class SourceRowGenerator {
     this.#msPerRow = (options.spanMs ?? 5 * 365 * 86_400_000) / Math.max(1, plan.totalRows);
     const byName = new Map<string, ModelState>();
     this.#states = registry.models.map((model, index) => {
-      const state: ModelState = { model, index, planned: plan.models.find((m) => m.name === model.name)?.rows ?? 0, generated: 0, columns: [] };
+      const state: ModelState = {
+        model, index, planned: plan.models.find((m) => m.name === model.name)?.rows ?? 0, generated: 0, columns: [], maxRowBytes: 0,
+      };
       byName.set(model.name, state);
       return state;
     });
     for (const s of this.#states) {
       s.columns = s.model.columns.map((column) => ({
-        column, parent: column.references ? byName.get(column.references) : undefined, values: column.values?.map(copyEscape),
+        column, parent: column.references ? byName.get(column.references) : undefined,
+        values: column.values?.map((v) => Buffer.from(copyEscape(v))),
       }));
+      // id, 3 timestamps, tick, device, tabs and newline; then each column's longest value.
+      s.maxRowBytes = 36 + 3 * 19 + 20 + 12 + 8 + s.columns.reduce((n, c) =>
+        n + 2 + Math.max(48, c.values ? Math.max(...c.values.map((v) => v.length)) : 0, Math.ceil((c.column.textLength ?? 24) * 1.5) + 1), 0);
     }
     this.#remaining = this.#states.reduce((n, s) => n + s.planned, 0);
     // One row of every model first, parents before children, so every reference has a target.
     this.#bootstrap = topologicalOrder(this.#states).filter((s) => s.planned > 0);
     const words: string[] = [];
     let length = 0;
-    while (length < 65_536) {
+    const longest = Math.max(64, ...this.#states.flatMap((s) => s.columns.map((c) => Math.ceil((c.column.textLength ?? 24) * 1.5) + 1)));
+    while (length < Math.max(65_536, longest * 4)) {
       const w = WORDS[this.#rng.int(WORDS.length)]!;
       words.push(w);
       length += w.length + 1;
     }
-    this.#corpus = words.join(' ');
+    this.#corpus = Buffer.from(words.join(' '), 'latin1');
   }
 
   /** The id of row `k` of model `modelIndex` (a v4-shaped uuid, unique within the model). */
   idOf(modelIndex: number, k: number): string {
+    const [w0, w1, w2, w3] = this.#idWords(modelIndex, k);
+    return uuidOf(w0, w1, w2, w3);
+  }
+
+  #idWords(modelIndex: number, k: number): [number, number, number, number] {
     const s = this.#seedHash;
     const w0 = mix32((k ^ s) >>> 0);
     const w1 = mix32((modelIndex * 0x9e3779b1) ^ mix32(k + s));
     const w2 = mix32(w1 ^ Math.imul(k, 0x85ebca77) ^ s);
     const w3 = mix32(w2 + w0 + modelIndex);
-    return uuidOf(w0, w1, w2, w3);
+    return [w0, ((w1 & 0xffff0fff) | 0x00004000) >>> 0, ((w2 & 0x3fffffff) | 0x80000000) >>> 0, w3];
   }
 
   /** The highest tick of the rows emitted so far (0 before the first). */
@@ -175,8 +236,20 @@ export class SourceRowGenerator {
     return this.#emitted;
   }
 
-  /** The next row (model name and COPY line), or undefined when the plan is complete. */
+  /** The next row (model and COPY line without its newline), or undefined when the plan is complete. */
   next(): { model: ModelDefinition; line: string } | undefined {
+    const out = this.#scratch;
+    out.pos = 0;
+    const model = this.nextInto(() => out);
+    if (!model) return undefined;
+    return { model, line: out.buf.toString('utf8', 0, out.pos - 1) };
+  }
+
+  /**
+   * Writes the next row, newline-terminated, into the buffer `target` returns for its model; returns the
+   * model, or undefined when the plan is complete.
+   */
+  nextInto(target: (model: ModelDefinition) => RowBuffer): ModelDefinition | undefined {
     if (this.#remaining <= 0) return undefined;
     let state = this.#bootstrap.shift();
     if (!state) {
@@ -188,61 +261,151 @@ export class SourceRowGenerator {
       }
     }
     const s = state!;
-    const line = this.#row(s);
+    const out = target(s.model);
+    out.ensure(s.maxRowBytes);
+    this.#b = out.buf;
+    this.#p = out.pos;
+    this.#row(s);
+    out.pos = this.#p;
     s.generated++;
     this.#remaining--;
     this.#emitted++;
-    return { model: s.model, line };
+    return s.model;
   }
 
-  #row(s: ModelState): string {
+  #ascii(text: string): void {
+    const b = this.#b;
+    let p = this.#p;
+    for (let i = 0; i < text.length; i++) b[p++] = text.charCodeAt(i);
+    this.#p = p;
+  }
+
+  #byte(code: number): void {
+    this.#b[this.#p++] = code;
+  }
+
+  #null(): void {
+    this.#b[this.#p++] = BACKSLASH;
+    this.#b[this.#p++] = 78; // N
+  }
+
+  #uint(n: number): void {
+    if (n < 10) { this.#b[this.#p++] = 48 + n; return; }
+    this.#ascii(String(n));
+  }
+
+  #hexBytes(w: number, from: number, to: number): void {
+    const b = this.#b;
+    let p = this.#p;
+    for (let i = from; i < to; i++) {
+      const x = (w >>> (24 - 8 * i)) & 255;
+      b[p++] = HEX_CODES[2 * x]!;
+      b[p++] = HEX_CODES[2 * x + 1]!;
+    }
+    this.#p = p;
+  }
+
+  /** 8-4-4-4-12 hex digits. */
+  #uuid(modelIndex: number, k: number): void {
+    const [w0, w1, w2, w3] = this.#idWords(modelIndex, k);
+    this.#hexBytes(w0, 0, 4);
+    this.#byte(DASH);
+    this.#hexBytes(w1, 0, 2);
+    this.#byte(DASH);
+    this.#hexBytes(w1, 2, 4);
+    this.#byte(DASH);
+    this.#hexBytes(w2, 0, 2);
+    this.#byte(DASH);
+    this.#hexBytes(w2, 2, 4);
+    this.#hexBytes(w3, 0, 4);
+  }
+
+  /** `YYYY-MM-DDTHH:MM:SS` (UTC). */
+  #timestamp(ms: number): void {
+    const day = Math.floor(ms / 86_400_000);
+    const secs = Math.floor((ms - day * 86_400_000) / 1000);
+    this.#ascii(dayString(day));
+    this.#byte(84); // T
+    this.#ascii(TWO[Math.floor(secs / 3600)]!);
+    this.#byte(58); // :
+    this.#ascii(TWO[Math.floor(secs / 60) % 60]!);
+    this.#byte(58);
+    this.#ascii(TWO[secs % 60]!);
+  }
+
+  #row(s: ModelState): void {
     const rng = this.#rng;
     const i = this.#emitted;
     const createdMs = this.#startMs + Math.floor(i * this.#msPerRow);
-    const created = timestampString(createdMs);
-    const updated = timestampString(createdMs + rng.int(3_600_000));
-    const deleted = rng.chance(this.#softDeleted) ? timestampString(createdMs + 3_600_000 + rng.int(86_400_000)) : '\\N';
-    const tick = Math.floor(i / this.#rowsPerTick) + 1;
-    const device = rng.chance(this.#devicePushed) ? `device-${String(rng.int(64)).padStart(2, '0')}` : '\\N';
-    let line = `${this.idOf(s.index, s.generated)}\t${created}\t${updated}\t${deleted}\t${tick}\t${device}`;
-    for (const c of s.columns) line += `\t${this.#value(c, createdMs)}`;
-    return line;
+    this.#uuid(s.index, s.generated);
+    this.#byte(TAB);
+    this.#timestamp(createdMs);
+    this.#byte(TAB);
+    this.#timestamp(createdMs + rng.int(3_600_000));
+    this.#byte(TAB);
+    if (rng.chance(this.#softDeleted)) this.#timestamp(createdMs + 3_600_000 + rng.int(86_400_000));
+    else this.#null();
+    this.#byte(TAB);
+    this.#uint(Math.floor(i / this.#rowsPerTick) + 1);
+    this.#byte(TAB);
+    if (rng.chance(this.#devicePushed)) {
+      this.#ascii('device-');
+      this.#ascii(TWO[rng.int(64)]!);
+    } else this.#null();
+    for (const c of s.columns) {
+      this.#byte(TAB);
+      this.#value(c, createdMs);
+    }
+    this.#byte(NEWLINE);
   }
 
-  #value(c: ModelState['columns'][number], createdMs: number): string {
+  #value(c: ColumnState, createdMs: number): void {
     const rng = this.#rng;
     const col = c.column;
-    if (col.nullFraction && rng.chance(col.nullFraction)) return '\\N';
-    if (c.values) return c.values[rng.int(c.values.length)]!;
+    if (col.nullFraction && rng.chance(col.nullFraction)) return this.#null();
+    if (c.values) {
+      const v = c.values[rng.int(c.values.length)]!;
+      v.copy(this.#b, this.#p);
+      this.#p += v.length;
+      return;
+    }
     switch (col.type) {
       case 'uuid': {
-        if (!c.parent) return this.idOf(255, rng.uint32());
+        if (!c.parent) return this.#uuid(255, rng.uint32());
         const n = c.parent.generated;
-        if (n === 0) return '\\N';
+        if (n === 0) return this.#null();
         // Mostly recent parents: notes are written on this week's encounters, not on 2020's.
         const r = rng.next();
-        return this.idOf(c.parent.index, n - 1 - Math.floor(n * r * r * r));
+        return this.#uuid(c.parent.index, n - 1 - Math.floor(n * r * r * r));
       }
       case 'text': {
         const target = col.textLength ?? 24;
         const len = Math.max(1, Math.round(target * (0.5 + rng.next())));
         const start = rng.int(this.#corpus.length - len);
-        return this.#corpus.slice(start, start + len);
+        this.#corpus.copy(this.#b, this.#p, start, start + len);
+        this.#p += len;
+        return;
       }
       case 'integer':
       case 'bigint':
-        return String(rng.int(200));
-      case 'numeric':
-        return (rng.int(20_000) / 100).toFixed(2);
+        return this.#uint(rng.int(200));
+      case 'numeric': {
+        const v = rng.int(20_000);
+        this.#uint(Math.floor(v / 100));
+        this.#byte(46); // .
+        return this.#ascii(TWO[v % 100]!);
+      }
       case 'boolean':
-        return rng.chance(0.5) ? 't' : 'f';
+        return this.#byte(rng.chance(0.5) ? 116 : 102); // t / f
       case 'date':
-        return dayString(Math.floor(createdMs / 86_400_000) - rng.int(80 * 365));
+        return this.#ascii(dayString(Math.floor(createdMs / 86_400_000) - rng.int(80 * 365)));
       case 'timestamp':
       case 'timestamptz':
-        return timestampString(createdMs + rng.int(7 * 86_400_000));
+        return this.#timestamp(createdMs + rng.int(7 * 86_400_000));
       case 'jsonb':
-        return `{"value": ${rng.int(1000)}, "enabled": ${rng.chance(0.5)}}`;
+        this.#ascii('{"value": ');
+        this.#uint(rng.int(1000));
+        return this.#ascii(rng.chance(0.5) ? ', "enabled": true}' : ', "enabled": false}');
     }
   }
 }

@@ -12,12 +12,12 @@ import { advanceClockTo, CLOCK_SETUP_SQL, CLOCK_TABLE, finishSourceTables, setup
 import { migrate } from '../migrate/runner.js';
 import { builtinMigrations } from '../migrations/index.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
-import { planRows, SourceRowGenerator, type RowPlan } from './generate.js';
+import { planRows, RowBuffer, SourceRowGenerator, type RowPlan } from './generate.js';
 
 /** Progress of `seedDatabase`. */
 export type SeedEvent =
   | { type: 'seed_load'; rows: number; totalRows: number; rowsPerSecond: number; etaMs: number | null }
-  | { type: 'seed_phase'; phase: 'schema' | 'source_indexes' | 'build' | 'analyze' }
+  | { type: 'seed_phase'; phase: 'schema' | 'build' | 'analyze' }
   | { type: 'seed_build'; event: BuildEvent };
 
 /** Options of `seedDatabase`. */
@@ -43,8 +43,11 @@ export interface SeedResult {
   seed: string;
   rows: number;
   models: { name: string; rows: number }[];
+  /** Creating the source tables, generating and COPYing the rows, ANALYZE of the sources. */
   loadMs: number;
+  /** Source indexes and triggers, built on a second connection while the initial build runs. */
   sourceIndexMs: number;
+  /** The initial build (and attaching the source primary keys), wall time. */
   buildMs: number;
   analyzeMs: number;
   durationMs: number;
@@ -74,7 +77,6 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
   const plan = planRows(registry, options.rows);
 
   const loadStart = Date.now();
-  let sourceIndexMs = 0;
   // One transaction creates the source tables and loads them: COPY … FREEZE is allowed on a table created
   // in the same transaction, so the rows land frozen and all-visible and the initial build's reads do not
   // dirty every page again to set hint bits. Autovacuum stays off the tables until the seed has finished.
@@ -85,28 +87,41 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
       await setupSourceTables(client, registry, { replace: true, deferIndexes: true });
       for (const m of registry.models) await client.query(`ALTER TABLE ${quoteIdent(m.name)} SET (autovacuum_enabled = false)`);
       const maxTick = await loadSourceRows(client, registry, plan, seed, options, emit);
-      emit({ type: 'seed_phase', phase: 'source_indexes' });
-      const indexStart = Date.now();
-      await finishSourceTables(client, registry.models);
       await advanceClockTo(client, maxTick + 1);
-      await client.query('COMMIT');
       // The initial build's joins read the parents' tables: give the planner their sizes.
       await client.query(`ANALYZE ${registry.models.map((m) => quoteIdent(m.name)).join(', ')}`);
-      sourceIndexMs = Date.now() - indexStart;
+      await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw toSyncLookupError(err);
     }
   });
-  const loadMs = Date.now() - loadStart - sourceIndexMs;
+  const loadMs = Date.now() - loadStart;
   checkAborted(options.signal);
 
+  // The initial build only reads the source tables (hash joins, no index needed), so their indexes and
+  // triggers are built at the same time on a second connection (CREATE INDEX takes a SHARE lock, which
+  // does not block readers): on two cores that hides most of their cost. The primary keys are attached to
+  // their unique indexes afterwards (ACCESS EXCLUSIVE, catalog only).
   emit({ type: 'seed_phase', phase: 'build' });
   const buildStart = Date.now();
-  const build = await buildLookup(db, {
-    registry, bulkLoad: true, ...(options.signal ? { signal: options.signal } : {}),
-    onEvent: (event) => emit({ type: 'seed_build', event }),
+  let sourceIndexMs = 0;
+  const indexing = withClient(db, { purpose: 'seed', lockTimeoutMs: 60_000 }, async (client) => {
+    await finishSourceTables(client, registry.models, ['indexes', 'triggers']);
+    sourceIndexMs = Date.now() - buildStart;
   });
+  indexing.catch(() => {}); // awaited below; a build failure must not leave it unobserved
+  let build: BuildResult;
+  try {
+    build = await buildLookup(db, {
+      registry, bulkLoad: true, ...(options.signal ? { signal: options.signal } : {}),
+      onEvent: (event) => emit({ type: 'seed_build', event }),
+    });
+  } finally {
+    await indexing.catch(() => {});
+  }
+  await indexing;
+  await withClient(db, { purpose: 'seed', lockTimeoutMs: 30_000 }, (client) => finishSourceTables(client, registry.models, ['constraints']));
   const buildMs = Date.now() - buildStart;
 
   emit({ type: 'seed_phase', phase: 'analyze' });
@@ -164,25 +179,16 @@ async function loadSourceRows(
 ): Promise<number> {
   const generator = new SourceRowGenerator(registry, plan, { seed });
   const batchBytes = options.copyBatchBytes ?? 4 * 1024 * 1024;
-  // Lines are packed into off-heap Buffers every ~64 KB: holding megabytes of row strings per model until
-  // the COPY would push them into V8's old generation and triple the generator's cost in GC.
-  interface Pending { model: ModelDefinition; lines: string[]; lineBytes: number; chunks: Buffer[]; bytes: number }
-  const buffers = new Map<string, Pending>();
-  for (const m of registry.models) buffers.set(m.name, { model: m, lines: [], lineBytes: 0, chunks: [], bytes: 0 });
-  const pack = (b: Pending) => {
-    if (!b.lines.length) return;
-    const chunk = Buffer.from(`${b.lines.join('\n')}\n`);
-    b.chunks.push(chunk);
-    b.bytes += chunk.length;
-    b.lines = [];
-    b.lineBytes = 0;
-  };
+  // Rows are written straight into per-model byte buffers (no JS strings), handed over in 256 KB pieces.
+  interface Pending { model: ModelDefinition; out: RowBuffer; chunks: Buffer[]; bytes: number }
+  const buffers = new Map<ModelDefinition, Pending>();
+  for (const m of registry.models) buffers.set(m, { model: m, out: new RowBuffer(), chunks: [], bytes: 0 });
   const started = Date.now();
   let lastReport = 0;
   // One COPY in flight while the next batch is generated: Node and the server work at the same time.
   let inFlight: Promise<void> = Promise.resolve();
   const flush = async (b: Pending) => {
-    pack(b);
+    if (b.out.pos) b.chunks.push(b.out.take());
     const chunks = b.chunks;
     b.chunks = [];
     b.bytes = 0;
@@ -191,27 +197,30 @@ async function loadSourceRows(
     inFlight = copyInto(client, b.model, chunks);
     inFlight.catch(() => {}); // observed by the next await
   };
-  for (let row = generator.next(); row; row = generator.next()) {
-    const b = buffers.get(row.model.name)!;
-    b.lines.push(row.line);
-    b.lineBytes += row.line.length + 1;
-    if (b.lineBytes >= 65_536) {
-      pack(b);
+  let current: Pending | undefined;
+  const target = (m: ModelDefinition) => (current = buffers.get(m)!).out;
+  while (generator.nextInto(target)) {
+    const b = current!;
+    if (b.out.pos >= 240 * 1024) {
+      b.bytes += b.out.pos;
+      b.chunks.push(b.out.take());
       if (b.bytes >= batchBytes) await flush(b);
     }
     // Generation is synchronous: give the event loop a turn now and then so the COPY in flight keeps
     // streaming to the server while the next batch is generated.
-    if (generator.emitted % 2048 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const now = Date.now();
-    if (now - lastReport >= 250) {
-      lastReport = now;
-      const rate = generator.emitted / Math.max(0.001, (now - started) / 1000);
-      emit({ type: 'seed_load', rows: generator.emitted, totalRows: plan.totalRows, rowsPerSecond: Math.round(rate),
-        etaMs: rate > 0 ? Math.round(((plan.totalRows - generator.emitted) / rate) * 1000) : null });
-      checkAborted(options.signal);
+    if (generator.emitted % 4096 === 0) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const now = Date.now();
+      if (now - lastReport >= 250) {
+        lastReport = now;
+        const rate = generator.emitted / Math.max(0.001, (now - started) / 1000);
+        emit({ type: 'seed_load', rows: generator.emitted, totalRows: plan.totalRows, rowsPerSecond: Math.round(rate),
+          etaMs: rate > 0 ? Math.round(((plan.totalRows - generator.emitted) / rate) * 1000) : null });
+        checkAborted(options.signal);
+      }
     }
   }
-  for (const b of buffers.values()) if (b.lines.length || b.chunks.length) await flush(b);
+  for (const b of buffers.values()) if (b.out.pos || b.chunks.length) await flush(b);
   await inFlight;
   const elapsed = Math.max(0.001, (Date.now() - started) / 1000);
   emit({ type: 'seed_load', rows: generator.emitted, totalRows: plan.totalRows, rowsPerSecond: Math.round(generator.emitted / elapsed), etaMs: 0 });

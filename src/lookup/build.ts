@@ -214,6 +214,10 @@ async function dropSecondaryIndexes(client: pg.ClientBase): Promise<string[]> {
       WHERE i.indrelid = $1::regclass AND NOT i.indisprimary AND i.indisvalid
       ORDER BY i.indexrelid`, [LOOKUP_TABLE]);
   for (const r of rows) await client.query(r.drop);
+  // The rebuilt indexes sort 2 M+ keys each: give the sort memory for this transaction only when the
+  // server's setting is smaller (PostgreSQL's default is 64 MB).
+  await client.query(`SELECT set_config('maintenance_work_mem', '512MB', true)
+                       FROM pg_settings WHERE name = 'maintenance_work_mem' AND setting::bigint < 524288`);
   return rows.map((r) => r.create);
 }
 

@@ -80,8 +80,13 @@ $fn$;
 export interface SourceTableDdl {
   table: string;
   create: string;
-  /** Primary key and the `(updated_at_sync_tick, id)` index every build and rebuild chunk walks. */
+  /**
+   * The primary key's unique index and the `(updated_at_sync_tick, id)` index every build and rebuild chunk
+   * walks. Plain CREATE INDEX (SHARE lock): readers of the table are not blocked.
+   */
   indexes: string[];
+  /** Turns the unique index into the primary key (`ADD CONSTRAINT … USING INDEX`: catalog only, but ACCESS EXCLUSIVE). */
+  constraints: string[];
   triggers: string[];
 }
 
@@ -96,10 +101,11 @@ export function sourceTickIndexName(model: Pick<ModelDefinition, 'name'>): strin
  *
  * @example
  * const ddl = sourceTableDdl(builtinRegistry().get('notes'));
- * await client.query(ddl.create); for (const s of [...ddl.indexes, ...ddl.triggers]) await client.query(s);
+ * await client.query(ddl.create); for (const s of [...ddl.indexes, ...ddl.constraints, ...ddl.triggers]) await client.query(s);
  */
 export function sourceTableDdl(model: ModelDefinition): SourceTableDdl {
   const t = quoteIdent(model.name);
+  const pkey = quoteIdent(`${model.name.slice(0, 55)}_pkey`);
   const columns = [
     'id uuid NOT NULL',
     'created_at timestamp NOT NULL DEFAULT localtimestamp',
@@ -113,9 +119,10 @@ export function sourceTableDdl(model: ModelDefinition): SourceTableDdl {
     table: model.name,
     create: `CREATE TABLE ${t} (\n  ${columns.join(',\n  ')}\n)`,
     indexes: [
-      `ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(`${model.name.slice(0, 55)}_pkey`)} PRIMARY KEY (id)`,
+      `CREATE UNIQUE INDEX ${pkey} ON ${t} (id)`,
       `CREATE INDEX ${quoteIdent(sourceTickIndexName(model))} ON ${t} (updated_at_sync_tick, id)`,
     ],
+    constraints: [`ALTER TABLE ${t} ADD CONSTRAINT ${pkey} PRIMARY KEY USING INDEX ${pkey}`],
     triggers: [
       `CREATE TRIGGER sync_lookup_tick BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${SET_TICK_FUNCTION}()`,
       `CREATE TRIGGER sync_lookup_tombstones AFTER DELETE ON ${t} REFERENCING OLD TABLE AS deleted_rows ` +
@@ -148,22 +155,26 @@ export async function setupSourceTables(client: pg.ClientBase, registry: ModelRe
     if (rows[0]?.exists) continue;
     const ddl = sourceTableDdl(model);
     await client.query(ddl.create);
-    if (!options.deferIndexes) for (const sql of [...ddl.indexes, ...ddl.triggers]) await client.query(sql);
+    if (!options.deferIndexes) for (const sql of [...ddl.indexes, ...ddl.constraints, ...ddl.triggers]) await client.query(sql);
     created.push(model.name);
   }
   return created;
 }
 
 /**
- * Adds the indexes and triggers `setupSourceTables({ deferIndexes: true })` left out.
+ * Adds the indexes, primary keys and triggers `setupSourceTables({ deferIndexes: true })` left out.
+ * `parts` limits it to some of them (a bulk load builds indexes and triggers while other sessions read the
+ * tables, and adds the primary keys, which need an ACCESS EXCLUSIVE lock, afterwards).
  *
  * @example
  * await finishSourceTables(client, registry.models);
  */
-export async function finishSourceTables(client: pg.ClientBase, models: readonly ModelDefinition[]): Promise<void> {
+export async function finishSourceTables(
+  client: pg.ClientBase, models: readonly ModelDefinition[], parts: readonly ('indexes' | 'constraints' | 'triggers')[] = ['indexes', 'constraints', 'triggers'],
+): Promise<void> {
   for (const model of models) {
     const ddl = sourceTableDdl(model);
-    for (const sql of [...ddl.indexes, ...ddl.triggers]) await client.query(sql);
+    for (const part of parts) for (const sql of ddl[part]) await client.query(sql);
   }
 }
 

@@ -15,8 +15,8 @@ function renderSeedEvent(out: Output, e: SeedEvent): void {
     }
     case 'seed_phase':
       return out.event(e, {
-        schema: 'preparing schema and source tables …', source_indexes: 'creating source indexes and triggers …',
-        build: 'initial build …', analyze: 'ANALYZE …',
+        schema: 'preparing schema and source tables …', build: 'initial build (source indexes and triggers in parallel) …',
+        analyze: 'ANALYZE …',
       }[e.phase]);
     case 'seed_build':
       return renderBuildEvent(out, e.event);
@@ -43,8 +43,8 @@ export function registerSeed(program: Command): void {
         '',
         `seeded ${r.build.rows.toLocaleString('en')} lookup rows (seed ${r.seed}) in ${formatMs(r.durationMs)}: ` +
           `${r.rowsPerSecond.toLocaleString('en')} rows/s end to end`,
-        `  load ${formatMs(r.loadMs)}, source indexes ${formatMs(r.sourceIndexMs)}, initial build ${formatMs(r.buildMs)} (end tick ${r.build.endTick}), ` +
-          `analyze ${formatMs(r.analyzeMs)}`,
+        `  load ${formatMs(r.loadMs)}, initial build ${formatMs(r.buildMs)} (end tick ${r.build.endTick}; source indexes ` +
+          `${formatMs(r.sourceIndexMs)} alongside), analyze ${formatMs(r.analyzeMs)}`,
       ].join('\n'));
     }));
 }
