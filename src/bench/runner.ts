@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { databaseFromUrl, serverVersion, withClient, type Database } from '../db/connection.js';
 import { CancelledError, ConfigError, toSyncLookupError } from '../db/errors.js';
+import { planRows, SourceRowGenerator } from '../datagen/generate.js';
 import { seedDatabase, type SeedEvent } from '../datagen/seed.js';
+import { selectLookupRows } from '../lookup/sql.js';
 import { migrate } from '../migrate/runner.js';
 import { builtinMigrations } from '../migrations/index.js';
 import {
@@ -44,11 +46,18 @@ export interface BenchOptions {
   onEvent?: (event: BenchEvent) => void;
 }
 
-/** Identifies what the generator produces, so a bench database is reused only for identical data. */
+/**
+ * Identifies what the generator produces, so a bench database is reused only for identical data: the
+ * registry, the first generated source rows and the SQL that derives lookup rows from them. A change to
+ * any of these (a new generator, a new lookup derivation) makes the next run reseed.
+ */
 function datasetSpec(size: number, seed: number, layout: DatasetSpec['layout']): DatasetSpec {
   const registry = benchRegistry(size);
-  const fingerprint = createHash('sha256').update(JSON.stringify(registry.models)).digest('hex').slice(0, 16);
-  return { rows: size, seed, layout, variant: { registry: fingerprint, fixed_type_rows: fixedTypeRows(size) } };
+  const hash = createHash('sha256').update(JSON.stringify(registry.models));
+  const generator = new SourceRowGenerator(registry, planRows(registry, size), { seed: String(seed) });
+  for (let i = 0, row = generator.next(); i < 200 && row; i++, row = generator.next()) hash.update(row.line);
+  for (const m of registry.models) hash.update(selectLookupRows(m, { lookupTick: 'source' }).text);
+  return { rows: size, seed, layout, variant: { data: hash.digest('hex').slice(0, 16), fixed_type_rows: fixedTypeRows(size) } };
 }
 
 function seedProgress(emit: (e: BenchEvent) => void, label: string): (e: SeedEvent) => void {
