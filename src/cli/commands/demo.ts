@@ -41,7 +41,7 @@ export function registerDemo(program: Command): void {
   program.command('demo')
     .description('seed a realistic table and run the seed\'s slow operations in their original form and ours, side by side, with an HTML report')
     .option('--rows <n>', 'lookup rows to seed (a second run with the same rows and seed reuses them)', formatRowCount(DEMO_ROWS))
-    .option('--repeat <k>', 'runs per form (the median is shown)', '1')
+    .option('--repeat <k>', 'runs per form (the median is shown)', '3')
     .option('--seed <s>', 'generator seed', '1')
     .option('--out <dir>', 'where the HTML report goes', 'sync-lookup-report')
     .option('--fresh', 'reseed even when the data is already there')
