@@ -5,7 +5,7 @@ import { LOOKUP_TABLE, STAGED_TICK } from '../schema/sync-lookup.js';
 import type { ModelDefinition, ModelRegistry } from './registry.js';
 import { assertSourceTables, tockClock } from './source.js';
 import {
-  deleteTombstonedRows, insertLookupRows, lastBuildTick, prepareLookupSession, pruneTombstones, publishStagedRows,
+  deleteTombstonedRows, insertLookupRows, insertLookupRowsInTickOrder, lastBuildTick, prepareLookupSession, pruneTombstones, publishStagedRows,
   recordBuildTick, releaseBuildLock, tryBuildLock, upsertLookupRows, type SourceCursor, type SqlQuery,
 } from './sql.js';
 
@@ -53,6 +53,13 @@ export interface BuildOptions {
    * holds an ACCESS EXCLUSIVE lock on sync_lookup until it commits: for seeding, not for a live server.
    */
   bulkLoad?: boolean;
+  /**
+   * Initial build only: write the rows as a table that grew through years of incremental builds holds
+   * them: record types interleaved in the heap (in source-tick order) and each row at its source tick,
+   * instead of one model after another at the end tick. The generator uses it so that purges and pulls
+   * are measured on a realistic table (SYSTEM.md §3); one statement, sorted in memory.
+   */
+  history?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
@@ -122,13 +129,26 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
       if (empty) {
         await withTransaction(client, async () => {
           const restore = options.bulkLoad ? await dropSecondaryIndexes(client) : [];
-          for (const model of models) {
-            checkAborted(options.signal);
-            emit({ type: 'model_start', model: model.name });
+          if (options.history) {
             const t0 = Date.now();
-            const r = await run(db, client, pid, insertLookupRows(model, { lookupTick: endTick, beforeTick: endTick }), options.signal);
-            results.push({ model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
-            emit({ type: 'model_done', model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
+            // The sort of every row happens in memory where it fits (a wide-row sort spilling to disk is slower).
+            await client.query(`SELECT set_config('work_mem', '2GB', true)`);
+            const r = await run<{ record_type: string; rows: number }>(db, client, pid, insertLookupRowsInTickOrder(models, { beforeTick: endTick }), options.signal);
+            const counts = new Map(r.rows.map((x) => [x.record_type, x.rows]));
+            for (const model of models) {
+              const rows = counts.get(model.name) ?? 0;
+              results.push({ model: model.name, rows, durationMs: Date.now() - t0 });
+              emit({ type: 'model_done', model: model.name, rows, durationMs: Date.now() - t0 });
+            }
+          } else {
+            for (const model of models) {
+              checkAborted(options.signal);
+              emit({ type: 'model_start', model: model.name });
+              const t0 = Date.now();
+              const r = await run(db, client, pid, insertLookupRows(model, { lookupTick: endTick, beforeTick: endTick }), options.signal);
+              results.push({ model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
+              emit({ type: 'model_done', model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
+            }
           }
           for (const sql of restore) {
             checkAborted(options.signal);

@@ -189,6 +189,30 @@ export function insertLookupRows(model: ModelDefinition, options: SelectLookupRo
 }
 
 /**
+ * Insert of several whole models in one statement, in source-tick order and at each row's source tick:
+ * the heap then holds record types interleaved, as a lookup grown by incremental builds does. Returns
+ * `{ record_type, rows }` per type. For the generator's initial load into an empty lookup.
+ *
+ * @example
+ * const q = insertLookupRowsInTickOrder(registry.models, { beforeTick: endTick });
+ */
+export function insertLookupRowsInTickOrder(models: readonly ModelDefinition[], options: { beforeTick: number }): SqlQuery {
+  const p = new Params();
+  const selects = models.map((m) => `(${selectLookupRowsWith(m, { lookupTick: 'source', beforeTick: options.beforeTick }, p)})`);
+  const cols = LOOKUP_WRITE_COLUMNS.join(', ');
+  const text = `WITH ins AS (
+  INSERT INTO ${LOOKUP_TABLE} (${cols})
+  SELECT ${cols} FROM (
+${selects.join('\nUNION ALL\n')}
+  ) AS src
+  ORDER BY source_tick, record_id
+  RETURNING record_type
+)
+SELECT record_type::text AS record_type, count(*)::int AS rows FROM ins GROUP BY record_type`;
+  return { text, values: p.values };
+}
+
+/**
  * Removes the lookup rows of hard-deleted source rows whose tombstones lie in `(sinceTick, beforeTick)`,
  * through the unique index `(record_id, record_type)`; never scans the lookup table.
  *
