@@ -3,7 +3,7 @@ import { databaseFromUrl, serverVersion, withClient, type Database } from '../db
 import { CancelledError, ConfigError, toSyncLookupError } from '../db/errors.js';
 import { planRows, SourceRowGenerator } from '../datagen/generate.js';
 import { seedDatabase, type SeedEvent } from '../datagen/seed.js';
-import { selectLookupRows } from '../lookup/sql.js';
+import { insertLookupRowsInTickOrder, selectLookupRows } from '../lookup/sql.js';
 import { migrate } from '../migrate/runner.js';
 import { builtinMigrations } from '../migrations/index.js';
 import {
@@ -57,6 +57,8 @@ function datasetSpec(size: number, seed: number, layout: DatasetSpec['layout']):
   const generator = new SourceRowGenerator(registry, planRows(registry, size), { seed: String(seed) });
   for (let i = 0, row = generator.next(); i < 200 && row; i++, row = generator.next()) hash.update(row.line);
   for (const m of registry.models) hash.update(selectLookupRows(m, { lookupTick: 'source' }).text);
+  // The initial load's statement decides the heap order and ticks of the lookup rows.
+  hash.update(insertLookupRowsInTickOrder(registry.models, { beforeTick: 0 }).text);
   return { rows: size, seed, layout, variant: { data: hash.digest('hex').slice(0, 16), fixed_type_rows: fixedTypeRows(size) } };
 }
 
