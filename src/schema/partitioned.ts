@@ -3,7 +3,7 @@ import { parse } from 'libpg-query';
 import type pg from 'pg';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteLiteral, type QualifiedName } from '../db/quote.js';
-import { LOOKUP_COLUMNS, LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE } from './sync-lookup.js';
+import { LOOKUP_COLUMNS, LOOKUP_COLUMNS_DDL, LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE } from './sync-lookup.js';
 
 /** How `sync_lookup` is laid out: one plain table, or list-partitioned by `record_type`. */
 export type Layout = 'plain' | 'partitioned';
@@ -52,17 +52,7 @@ export function partitionedSchemaSql(types: string[]): string {
     `CREATE SEQUENCE ${seq} AS bigint;`,
     `CREATE TABLE ${t} (
   id bigint NOT NULL DEFAULT nextval('${LOOKUP_TABLE}_id_seq'::regclass),
-  record_id text NOT NULL,
-  record_type varchar(255) NOT NULL,
-  data json,
-  updated_at_sync_tick bigint NOT NULL,
-  patient_id varchar(255),
-  encounter_id varchar(255),
-  facility_id varchar(255),
-  is_lab_request boolean NOT NULL DEFAULT false,
-  is_deleted boolean NOT NULL DEFAULT false,
-  updated_at_by_field_sum bigint,
-  pushed_by_device_id text,
+${LOOKUP_COLUMNS_DDL}
   CONSTRAINT sync_lookup_pkey PRIMARY KEY (id, record_type),
   CONSTRAINT sync_lookup_record_id_record_type_key UNIQUE (record_id, record_type)
 ) PARTITION BY LIST (record_type);`,
