@@ -14,6 +14,8 @@ export interface BatchTuning {
   lockAttempts: number;
   /** First batch size in rows (then it adapts). Default 5 000. */
   initialRows: number;
+  /** True when the caller chose `initialRows`: then no batch starts larger than it. */
+  initialRowsChosen: boolean;
   minRows: number;
   maxRows: number;
 }
@@ -37,6 +39,7 @@ export function batchTuning(options: { batchMs?: number | undefined; pauseMs?: n
     // A first batch this size takes tens of milliseconds on an ordinary server: small enough to be safe
     // before anything is measured, large enough that a small type is done in one or two batches.
     initialRows: options.initialBatchRows ?? 5000,
+    initialRowsChosen: options.initialBatchRows !== undefined,
     minRows: Math.min(50, options.initialBatchRows ?? 50),
     maxRows: 50_000,
   };
