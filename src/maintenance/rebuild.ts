@@ -92,6 +92,8 @@ async function sourceIdType(client: pg.ClientBase, table: string): Promise<strin
   return rows[0]?.t ?? 'text';
 }
 
+const MAX_TICK = '9223372036854775807';
+
 const CASTABLE: Record<string, RegExp> = {
   uuid: /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i,
   integer: /^-?\d{1,9}$/,
@@ -107,9 +109,11 @@ export function staleRowsSql(model: ModelDefinition, idType: string): { collect:
     ? `EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id::text = x.record_id)`
     : `EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id = x.record_id::${idType})`;
   return {
+    // $3: only rows below this tick (a repull rewrote every row with a source at or above it); NULL: every row.
     collect: (cursor) =>
       `DECLARE ${quoteIdent(cursor)} SCROLL CURSOR WITH HOLD FOR SELECT l.id, l.record_id FROM ${T} AS l ` +
       `WHERE l.record_type = $1::text AND ($2::bigint IS NULL OR l.id > $2) ` +
+      `AND l.updated_at_sync_tick < coalesce($3::bigint, ${MAX_TICK}) ` +
       `AND NOT EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id::text = l.record_id) ORDER BY l.id`,
     deleteBatch: `DELETE FROM ${T} AS l USING unnest($1::bigint[], $2::text[]) AS x(id, record_id)
  WHERE l.id = x.id AND l.record_type = $3::text AND l.record_id = x.record_id AND NOT ${exists}`,
@@ -171,7 +175,7 @@ function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): 
       if (h.rowsTotal === null) await h.setTotal(Number(est[0]?.n ?? 0));
       for (const model of models) {
         await h.phase(`upsert:${model.name}`, () => upsertPhase(h, model, repull, options.buildLockWaitMs ?? 120_000));
-        await h.phase(`stale:${model.name}`, () => stalePhase(h, model));
+        await h.phase(`stale:${model.name}`, () => stalePhase(h, model, repull));
       }
     },
     async changedRelations(h, types) {
@@ -202,17 +206,34 @@ async function upsertPhase(h: JobHandle, model: ModelDefinition, repull: boolean
     });
     const r = h.session.mode === 'caller_transaction'
       ? await one(STAGED_TICK)
-      : await withBuildLock(h, buildLockWaitMs, async () => one(await tockClock(h.session.client)));
+      : await withBuildLock(h, buildLockWaitMs, async () => {
+        const tick = await tockClock(h.session.client);
+        // Saved with the batch: the stale phase of a repull looks only below the phase's first tick.
+        const key = firstTickKey(model);
+        if (typeof h.cursor.state[key] !== 'number') h.cursor.state[key] = tick;
+        return one(tick);
+      });
     if (r.read < limit) return;
   }
 }
 
-async function stalePhase(h: JobHandle, model: ModelDefinition): Promise<void> {
+function firstTickKey(model: ModelDefinition): string {
+  return `firstTick:${model.name}`;
+}
+
+async function stalePhase(h: JobHandle, model: ModelDefinition, repull: boolean): Promise<void> {
   const idType = await sourceIdType(h.session.client, model.name);
   const sql = staleRowsSql(model, idType);
   const valid = CASTABLE[idType];
   const cursor = `sync_lookup_stale_${h.jobId}`;
-  await declareHeldCursor(h.session, sql.collect(cursor), [model.name, h.cursor.after], h.signal);
+  // After a repull every lookup row whose source row exists was rewritten at a tick at or above the phase's
+  // first tick T (the keyset read every source row, including rows written meanwhile: they land at ticks
+  // ahead of it), so a row without a source can only be below T: the anti-join reads those rows only, not
+  // every row of the type twice (its new and its dead version). A source row hard-deleted after its row was
+  // rewritten leaves a tombstone that the next build applies, as for any delete.
+  const first = h.cursor.state[firstTickKey(model)];
+  const below = repull && typeof first === 'number' ? String(first) : null;
+  await declareHeldCursor(h.session, sql.collect(cursor), [model.name, h.cursor.after, below], h.signal);
   try {
     for (;;) {
       const { rows } = await h.session.query<{ id: string; record_id: string }>(`FETCH FORWARD ${h.sizer.rows} FROM ${quoteIdent(cursor)}`);
@@ -286,7 +307,7 @@ export async function planRebuild(target: MaintenanceTarget, options: RebuildOpt
       const q = rebuildBatchQuery(model, { tick: 0, repull, limit: 1000 });
       statements.push({ purpose: `${model.name}: one upsert batch (1 000 source rows, keyset on the source's tick index)`, sql: q.text, params: q.values, explain: true });
       const stale = staleRowsSql(model, await sourceIdType(session.client, model.name));
-      statements.push({ purpose: `${model.name}: collect rows whose source is gone (once)`, sql: stale.collect('c').replace(/^DECLARE .* FOR /, ''), params: [model.name, null], explain: true });
+      statements.push({ purpose: `${model.name}: collect rows whose source is gone (once)`, sql: stale.collect('c').replace(/^DECLARE .* FOR /, ''), params: [model.name, null, null], explain: true });
     }
     const estimateSql = models.map((m) => `SELECT 1 FROM ${quoteIdent(m.name)}`).join(' UNION ALL ');
     return await dryRunReport(session, {

@@ -77,6 +77,16 @@ describe.runIf(hasServer())('rebuild and resync', () => {
     });
   }
 
+  it('resync (repull) after sources drifted: rewrites every row with a source, removes rows whose source is gone, verify passes', async () => {
+    const t = await createTestDatabase();
+    const reg = await seedSmall(t, 'plain');
+    await driftSources(t);
+    const r = await resyncRecordTypes(t.db, { types: ['prescriptions'], registry: reg, batchMs: 10, initialBatchRows: 100 });
+    // The stale phase of a repull looks only below its first tick: the 7 rows whose source is gone are there.
+    expect(r).toMatchObject({ rows_inserted: 4, rows_updated: COUNTS.prescriptions! - 7, rows_deleted: 7 });
+    expect(await verifyProblems(t, reg)).toEqual({});
+  });
+
   it('concurrent pulls during a resync never miss a row and never see a staged one', async () => {
     const t = await createTestDatabase();
     const reg = await seedSmall(t, 'plain');
