@@ -53,6 +53,7 @@ export const PURGE_SQL = {
    */
   sweep: `DELETE FROM ${T} WHERE record_type = ANY($1::text[]) AND updated_at_sync_tick BETWEEN $3::bigint AND $4::bigint ` +
     `AND id = ANY(ARRAY(SELECT id FROM ${T} WHERE record_type = ANY($1::text[]) AND updated_at_sync_tick BETWEEN $3::bigint AND $4::bigint LIMIT $2))`,
+  sweepProbe: `SELECT EXISTS (SELECT 1 FROM ${T} WHERE record_type = ANY($1::text[]) AND updated_at_sync_tick BETWEEN $2::bigint AND $3::bigint) AS found`,
   /** The planner's row estimate for the types (the record_type index's statistics; no rows read). */
   estimate: `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${T} WHERE record_type = ANY($1::text[])`,
   truncate: (partition: QualifiedName) => `TRUNCATE ${quoteQualified(partition)}`,
@@ -162,6 +163,9 @@ async function runPurge(h: JobHandle, types: string[], strategies: TypeStrategy[
       ? [[String(from + 1), MAX_TICK], [MIN_TICK, '-1']]
       : [[MIN_TICK, MAX_TICK]];
     for (const [lo, hi] of ranges) {
+      // Usually there is nothing to sweep: a read-only probe (no transaction to commit, no job update) says so.
+      const { rows: [any] } = await h.session.query<{ found: boolean }>(PURGE_SQL.sweepProbe, [batched, lo, hi], h.signal);
+      if (!any?.found) continue;
       for (;;) {
         const r = await h.batch(async () => {
           const d = await h.session.query(PURGE_SQL.sweep, [batched, h.sizer.rows, lo, hi], h.signal);
