@@ -6,6 +6,7 @@ import { CLOCK_TABLE } from '../lookup/source.js';
 import { releaseBuildLock, tryBuildLock } from '../lookup/sql.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-run.js';
+import { batchTuning, type BatchTuning } from './batches.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
 import { knownLookupTypes } from './models.js';
 import { normalizeTypes, presentTypes, requireKnown, requireRecordTypeIndex } from './record-types.js';
@@ -186,8 +187,17 @@ const MAX_TICK = '9223372036854775807';
  * clustered rows go much faster). Never fewer than the first-batch size, and exactly it when the caller chose it.
  */
 function oneBatchRows(h: JobHandle): number {
-  if (h.tuning.initialRowsChosen) return h.tuning.initialRows;
-  return Math.max(h.tuning.initialRows, Math.min(h.tuning.maxRows, h.tuning.batchMs * 100));
+  return firstBatchRows(h.tuning);
+}
+
+function firstBatchRows(tuning: BatchTuning): number {
+  if (tuning.initialRowsChosen) return tuning.initialRows;
+  return Math.max(tuning.initialRows, Math.min(tuning.maxRows, tuning.batchMs * 100));
+}
+
+/** `oneBatchRows` from the options alone (for --dry-run, before any job exists). */
+function planFirstBatchRows(options: PurgeOptions): number {
+  return firstBatchRows(batchTuning(options));
 }
 
 async function estimateRows(session: WorkSession, types: string[]): Promise<number> {
@@ -273,6 +283,13 @@ export async function planPurge(target: MaintenanceTarget, options: PurgeOptions
     const statements: PlannedStatement[] = [];
     for (const s of strategies.filter((x) => x.strategy === 'partition_truncate')) {
       statements.push({ purpose: `truncate the partition of ${s.record_type}`, sql: PURGE_SQL.truncate({ schema: 'public', name: s.partition! }), params: [], explain: false });
+    }
+    if (batched.length) {
+      const cap = planFirstBatchRows(options);
+      statements.push({
+        purpose: `first batch: up to ${cap} rows by one bounded DELETE through the record_type index (when the estimate fits one batch; no collection then)`,
+        sql: layout === 'plain' ? PURGE_SQL.firstBatchTids : PURGE_SQL.firstBatch, params: [batched, cap], explain: true,
+      });
     }
     if (batched.length && layout === 'plain') {
       statements.push(

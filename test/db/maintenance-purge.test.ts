@@ -177,8 +177,10 @@ describe.runIf(hasServer())('purge', () => {
     const plan = await planPurge(t.db, { types: ['encounter_medications'] });
     expect(plan).toMatchObject({ dry_run: true, strategy: 'keyset_batches', record_types: ['encounter_medications'] });
     expect(plan.estimated_rows).toBeGreaterThan(counts.encounter_medications! / 3);
-    expect(plan.statements.map((s) => s.verdict)).toEqual(['ok', 'ok']);
+    expect(plan.statements.map((s) => s.verdict)).toEqual(['ok', 'ok', 'ok']);
+    expect(plan.statements[0]!.purpose).toMatch(/^first batch: up to 20000 rows/);
     expect(plan.statements[0]!.plan).toMatch(/sync_lookup_record_type_updated_at_sync_tick/);
+    expect(plan.statements[1]!.plan).toMatch(/sync_lookup_record_type_updated_at_sync_tick/);
     expect(await countOf(t, 'encounter_medications')).toBe(counts.encounter_medications);
   });
 
