@@ -121,7 +121,9 @@ async function runPurge(h: JobHandle, types: string[], strategies: TypeStrategy[
     if (h.cursor.after === null && !h.cursor.state.firstBatchTried) {
       const cap = oneBatchRows(h);
       // The estimate comes from a sample (±10–20 % for a 1 % type); the bound, not the estimate, keeps the batch short.
-      if ((await estimateRows(h.session, batched)) <= cap * 1.25) {
+      const estimated = await estimateRows(h.session, batched);
+      if (estimated <= cap * 1.25) {
+        await h.setTotal(h.rowsDone + Math.round(estimated));
         let complete = false;
         await underBuildLock(h, async () => {
           h.cursor.state.firstBatchTried = true;
