@@ -128,6 +128,33 @@ describe.runIf(hasServer())('purge', () => {
     }
   });
 
+  for (const path of ['one bounded batch', 'collected batches'] as const) {
+    it(`rows a build publishes (or stages at -2) during the purge are swept (${path})`, async () => {
+      const { t, counts } = await setup('plain', 8000);
+      // A sync clock ahead of every row: the purge records it under the build lock and sweeps only above it (and -2).
+      await t.query(`create table sync_clock (singleton boolean primary key default true check (singleton), tick bigint not null)`);
+      await t.query(`insert into sync_clock values (true, 1000)`);
+      let written: Promise<unknown> | undefined;
+      let calls = 0;
+      const r = await purgeRecordTypes(t.db, {
+        types: ['notes'], vacuum: false, pauseMs: 300, ...(path === 'collected batches' ? { initialBatchRows: 500 } : {}),
+        // After the first batch (one bounded batch), or after the first batch of the collected ids (the
+        // bounded 500-row batch, then the collection, then this one): the rows are not in any collection.
+        onProgress: () => {
+          if (++calls < (path === 'one bounded batch' ? 1 : 2)) return;
+          written ??= t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
+                                values ('late-1', 'notes', '{}', 1001), ('late-2', 'notes', '{}', -2)`);
+        },
+      });
+      await written;
+      expect(r.rows_deleted).toBe(counts.notes! + 2);
+      // The sweep's batches: one deleting each late row, one finding its range empty.
+      if (path === 'one bounded batch') expect(r.batches).toBe(5);
+      expect(await countOf(t, 'notes')).toBe(0);
+      expect(await countOf(t, 'encounters')).toBe(counts.encounters);
+    });
+  }
+
   it('cancelled mid-job, then run again: resumes without redoing batches, losing or duplicating rows', async () => {
     const { t, counts } = await setup('plain', 8000);
     const controller = new AbortController();
