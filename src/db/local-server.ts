@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -124,15 +124,54 @@ export async function stopLocalServer(options: Pick<LocalServerOptions, 'dataDir
   return true;
 }
 
-/** The uid/gid of the OS user `postgres`, when running as root; undefined otherwise. */
+/**
+ * The uid/gid of the OS user `postgres` when we are root (PostgreSQL refuses to run as root), creating the
+ * user on first use; undefined when we are not root.
+ */
 export async function postgresOsUser(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
-  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
-  return { uid: Number(uid), gid: Number(gid) };
+  const ids = async () => {
+    const [{ stdout: uid }, { stdout: gid }] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
+    return { uid: Number(uid), gid: Number(gid) };
+  };
+  try {
+    return await ids();
+  } catch {
+    await run('groupadd', ['-f', 'postgres']);
+    await run('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres']);
+    return ids();
+  }
 }
 
 /** Creates a folder owned by `owner` (so a server running as `postgres` can write to it). */
 export async function makeOwnedDir(dir: string, owner?: { uid: number; gid: number }): Promise<void> {
   await mkdir(dir, { recursive: true });
-  if (owner) await import('node:fs/promises').then((fs) => fs.chown(dir, owner.uid, owner.gid));
+  if (owner) await chown(dir, owner.uid, owner.gid);
+}
+
+/**
+ * Creates a cluster in `dataDir` with `initdb` (unless one is there): superuser `postgres` with the given
+ * password, scram-sha-256, UTF-8, C locale; run as the `postgres` OS user when we are root.
+ *
+ * @example
+ * await initCluster({ binDir, dataDir, password: 'postgres' });
+ */
+export async function initCluster(options: { binDir: string; dataDir: string; password: string }): Promise<void> {
+  if (existsSync(path.join(options.dataDir, 'PG_VERSION'))) return;
+  const owner = await postgresOsUser();
+  // The parent holds the password file and must be reachable by the server's OS user.
+  const parent = path.dirname(options.dataDir);
+  await makeOwnedDir(parent, owner);
+  const pwFile = path.join(parent, `.initdb-pw-${process.pid}`);
+  await writeFile(pwFile, `${options.password}\n`, { mode: 0o600 });
+  if (owner) await chown(pwFile, owner.uid, owner.gid);
+  try {
+    await run(path.join(options.binDir, 'initdb'), ['-D', options.dataDir, '-U', 'postgres', '--auth=scram-sha-256',
+      `--pwfile=${pwFile}`, '--locale=C', '--encoding=UTF8'], { ...(owner ?? {}), cwd: parent });
+  } catch (err) {
+    throw new SyncLookupError('initdb_failed', `initdb could not create a cluster in ${options.dataDir}: ` +
+      `${String((err as { stderr?: string }).stderr ?? err).trim().split('\n').slice(-2).join(' | ')}`, { dataDir: options.dataDir }, { cause: err });
+  } finally {
+    await rm(pwFile, { force: true });
+  }
 }

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import pg from 'pg';
 import { startEmbedded, stopEmbedded } from '../../src/db/embedded.js';
-import { makeOwnedDir, postgresOsUser, startLocalServer, stopLocalServer } from '../../src/db/local-server.js';
+import { initCluster, postgresOsUser, startLocalServer, stopLocalServer } from '../../src/db/local-server.js';
 
-const run = promisify(execFile);
+/** Settings of the throwaway test servers (never of a user's server). */
+const TEST_SETTINGS = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } as const;
 
 /** Debian's PostgreSQL 15 (production sites run versions without skip scan). */
 export const PG15_BIN = process.env.PG15_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -21,6 +21,13 @@ export async function startPg18(): Promise<TestServer> {
   await chmod(root, 0o755); // the server runs as the postgres OS user when we are root
   const dataDir = path.join(root, 'pg');
   const server = await startEmbedded({ dataDir });
+  // Throwaway test clusters skip fsync: timing assertions (insert stalls) must not measure the disk of a
+  // busy CI machine. Reloadable settings, so the embedded server's own start is left unchanged.
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  for (const [name, value] of Object.entries(TEST_SETTINGS)) await admin.query(`alter system set ${name} = '${value}'`);
+  await admin.query('select pg_reload_conf()');
+  await admin.end();
   return {
     url: server.url.replace(/\/sync_lookup$/, '/postgres'),
     async stop() { await stopEmbedded({ dataDir }); await rm(path.dirname(dataDir), { recursive: true, force: true }); },
@@ -30,19 +37,13 @@ export async function startPg18(): Promise<TestServer> {
 /** Starts Debian's PostgreSQL 15 in a temporary folder, or returns undefined when it is not installed. */
 export async function startPg15(): Promise<TestServer | undefined> {
   if (!existsSync(path.join(PG15_BIN, 'initdb'))) return undefined;
-  const owner = await postgresOsUser();
   const root = await mkdtemp(path.join(tmpdir(), 'sync-lookup-pg15-'));
-  await makeOwnedDir(root, owner);
+  await chmod(root, 0o755); // the server runs as the postgres OS user when we are root
   const dataDir = path.join(root, 'pg');
-  const pwFile = path.join(root, 'pw');
-  await import('node:fs/promises').then(async (fs) => {
-    await fs.writeFile(pwFile, 'postgres\n');
-    if (owner) await fs.chown(pwFile, owner.uid, owner.gid);
-  });
-  await run(path.join(PG15_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwFile}`,
-    '--locale=C.UTF-8', '-E', 'UTF8'], { ...(owner ?? {}), cwd: root });
+  await initCluster({ binDir: PG15_BIN, dataDir, password: 'postgres' });
+  const owner = await postgresOsUser();
   const opts = { dataDir, binDir: PG15_BIN, ...(owner ? { runAs: owner } : {}) };
-  const server = await startLocalServer({ ...opts, settings: { shared_buffers: '256MB', max_wal_size: '4GB', fsync: 'off' } });
+  const server = await startLocalServer({ ...opts, settings: { shared_buffers: '256MB', max_wal_size: '4GB', ...TEST_SETTINGS } });
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${server.port}/postgres`,
     async stop() { await stopLocalServer(opts); await rm(root, { recursive: true, force: true }); },
