@@ -3,7 +3,7 @@ import { parse } from 'libpg-query';
 import type pg from 'pg';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteLiteral, type QualifiedName } from '../db/quote.js';
-import { LOOKUP_COLUMNS, LOOKUP_COLUMNS_DDL, LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE } from './sync-lookup.js';
+import { LOOKUP_COLUMNS_DDL, LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE, columnProblems } from './sync-lookup.js';
 
 /** How `sync_lookup` is laid out: one plain table, or list-partitioned by `record_type`. */
 export type Layout = 'plain' | 'partitioned';
@@ -163,16 +163,7 @@ export async function ensureTypePartitions(client: pg.ClientBase, types: string[
  * const problems = await partitionedShapeProblems(client);
  */
 export async function partitionedShapeProblems(client: pg.ClientBase): Promise<string[]> {
-  const problems: string[] = [];
-  const { rows: cols } = await client.query<{ name: string; type: string }>(
-    `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute
-      where attrelid = $1::regclass and attnum > 0 and not attisdropped`, [LOOKUP_TABLE]);
-  const types = new Map(cols.map((c) => [c.name, c.type]));
-  for (const [name, allowed] of Object.entries(LOOKUP_COLUMNS)) {
-    const type = types.get(name);
-    if (!type) problems.push(`column ${LOOKUP_TABLE}.${name} is missing`);
-    else if (!allowed.includes(type)) problems.push(`column ${LOOKUP_TABLE}.${name} is ${type}, expected ${allowed.join(' or ')}`);
-  }
+  const problems = await columnProblems(client);
   const { rows: [key] } = await client.query<{ key: string | null }>(
     `select pg_get_partkeydef($1::regclass) as key`, [LOOKUP_TABLE]);
   if (key?.key !== 'LIST (record_type)') problems.push(`${LOOKUP_TABLE} is partitioned by ${key?.key ?? 'nothing'}, expected LIST (record_type)`);

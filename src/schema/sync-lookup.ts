@@ -64,6 +64,27 @@ CREATE TABLE ${TICKS_TABLE} (
 );
 `.trim();
 
+/**
+ * How the live `sync_lookup` columns differ from {@link LOOKUP_COLUMNS} (missing, or of another type); empty
+ * when they match. Shared by both layouts' shape checks.
+ *
+ * @example
+ * const problems = await columnProblems(client);
+ */
+export async function columnProblems(client: pg.ClientBase): Promise<string[]> {
+  const { rows: cols } = await client.query<{ name: string; type: string }>(
+    `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute
+      where attrelid = $1::regclass and attnum > 0 and not attisdropped`, [LOOKUP_TABLE]);
+  const types = new Map(cols.map((c) => [c.name, c.type]));
+  const problems: string[] = [];
+  for (const [name, allowed] of Object.entries(LOOKUP_COLUMNS)) {
+    const type = types.get(name);
+    if (!type) problems.push(`column ${LOOKUP_TABLE}.${name} is missing`);
+    else if (!allowed.includes(type)) problems.push(`column ${LOOKUP_TABLE}.${name} is ${type}, expected ${allowed.join(' or ')}`);
+  }
+  return problems;
+}
+
 /** How an existing `sync_lookup` differs from the expected shape; empty when it matches. */
 export interface ShapeReport {
   lookupExists: boolean;
@@ -83,15 +104,7 @@ export async function inspectShape(client: pg.ClientBase): Promise<ShapeReport> 
   const report: ShapeReport = { lookupExists: !!t?.lookup, ticksExists: !!t?.ticks, problems: [] };
   if (!report.lookupExists) return report;
   if (!report.ticksExists) report.problems.push(`table ${TICKS_TABLE} is missing`);
-  const { rows: cols } = await client.query<{ name: string; type: string }>(
-    `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute
-      where attrelid = $1::regclass and attnum > 0 and not attisdropped`, [LOOKUP_TABLE]);
-  const types = new Map(cols.map((c) => [c.name, c.type]));
-  for (const [name, allowed] of Object.entries(LOOKUP_COLUMNS)) {
-    const type = types.get(name);
-    if (!type) report.problems.push(`column ${LOOKUP_TABLE}.${name} is missing`);
-    else if (!allowed.includes(type)) report.problems.push(`column ${LOOKUP_TABLE}.${name} is ${type}, expected ${allowed.join(' or ')}`);
-  }
+  report.problems.push(...(await columnProblems(client)));
   const { rows: indexes } = await client.query<{ columns: string[]; unique: boolean; primary: boolean }>(
     `select array(select a.attname::text from unnest(i.indkey) with ordinality k(attnum, ord)
                    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum order by k.ord) as columns,
