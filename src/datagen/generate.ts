@@ -406,6 +406,8 @@ export class SourceRowGenerator {
         this.#ascii('{"value": ');
         this.#uint(rng.int(1000));
         return this.#ascii(rng.chance(0.5) ? ', "enabled": true}' : ', "enabled": false}');
+      default:
+        return this.#null(); // a type the generator has no values for (registries drafted from a live database)
     }
   }
 }

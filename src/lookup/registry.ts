@@ -3,9 +3,24 @@ import { parse } from 'libpg-query';
 import { z } from 'zod';
 import { ConfigError } from '../db/errors.js';
 
-/** Types a source column may have (the generator knows how to fill each). */
+/**
+ * Column types the data generator fills with values. A registry column may have any PostgreSQL type (as the
+ * catalog's `format_type` prints it: `character varying(255)`, `text[]`, an enum or a domain); the generator
+ * leaves columns of other types NULL.
+ */
 export const COLUMN_TYPES = ['text', 'uuid', 'integer', 'bigint', 'numeric', 'boolean', 'date', 'timestamp', 'timestamptz', 'jsonb'] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+/** How the keys of a lookup row's `data` are spelled: the source column's name, or its camelCase form (a Tamanu model's attribute). */
+export const KEY_STYLES = ['snake_case', 'camelCase'] as const;
+export type KeyStyle = (typeof KEY_STYLES)[number];
+
+/**
+ * How `data` is built: `row_to_json` (compact, no per-argument type lookup; the builtin host) or
+ * `json_build_object` (what a Tamanu server's own builder writes, so its rows and ours are byte-identical).
+ */
+export const DATA_BUILDERS = ['row_to_json', 'json_build_object'] as const;
+export type DataBuilder = (typeof DATA_BUILDERS)[number];
 
 /** Which way a model's records travel (kept for documentation and filtering; the lookup holds pull-side models). */
 export const SYNC_DIRECTIONS = ['pull_from_central', 'push_to_central', 'bidirectional', 'push_to_central_then_delete', 'do_not_sync'] as const;
@@ -14,7 +29,8 @@ export type SyncDirection = (typeof SYNC_DIRECTIONS)[number];
 /** One data column of a source table; it is copied into the lookup row's `data` json under its name. */
 export interface ModelColumn {
   name: string;
-  type: ColumnType;
+  /** Any PostgreSQL type (`text`, `character varying(255)`, `numeric`, `text[]`, an enum, a domain). */
+  type: string;
   /** The model whose `id` this column holds: the generator fills it with an existing row of that model. */
   references?: string;
   /** Generator hint for text columns: typical length in characters (default 24). */
@@ -60,6 +76,22 @@ export interface ModelDefinition {
   facilityId: string | null;
   /** SQL boolean expression; `'false'` for most models. */
   isLabRequest: string;
+  /** SQL expression of the lookup row's `record_id` (cast to text); default `s.id`. A composite key: `s.patient_id || ';' || s.program_registry_id`. */
+  recordId?: string;
+  /** Key spelling in `data`; default from the host (builtin: `snake_case`, tamanu: `camelCase`). */
+  keyStyle?: KeyStyle;
+  /** Source columns left out of `data` (by column name); default from the host (tamanu: the timestamps and `updated_at_sync_tick`). */
+  excludeFromData?: string[];
+  /** Extra `data` attributes computed by SQL over `s` and the joins' aliases, in this order after the columns. */
+  computed?: { name: string; sql: string }[];
+  /** How `data` is built; default from the host. */
+  dataBuilder?: DataBuilder;
+  /** SQL expression of `pushed_by_device_id`; default from the host (builtin `s.pushed_by_device_id`, tamanu a join on `sync_device_ticks`). `null`: always NULL. */
+  pushedByDeviceId?: string | null;
+  /** SQL expression of `updated_at_by_field_sum` (models with field-level merging); default NULL. */
+  updatedAtByFieldSum?: string | null;
+  /** SQL boolean expression: only source rows where it holds have lookup rows. */
+  filter?: string;
   /** Generator hint: this model's share of lookup rows (relative weight). */
   share?: number;
 }
@@ -222,7 +254,7 @@ const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/,
 
 const columnSchema = z.object({
   name: identifier,
-  type: z.enum(COLUMN_TYPES),
+  type: z.string().min(1).max(200),
   references: identifier.optional(),
   textLength: z.number().int().positive().max(100_000).optional(),
   values: z.array(z.string()).min(1).optional(),
@@ -241,6 +273,14 @@ const modelSchema = z.object({
   facilityId: expression.nullable(),
   isLabRequest: expression.default('false'),
   share: z.number().positive().optional(),
+  recordId: expression.optional(),
+  keyStyle: z.enum(KEY_STYLES).optional(),
+  excludeFromData: z.array(identifier).optional(),
+  computed: z.array(z.object({ name: z.string().min(1).max(63), sql: expression }).strict()).optional(),
+  dataBuilder: z.enum(DATA_BUILDERS).optional(),
+  pushedByDeviceId: expression.nullable().optional(),
+  updatedAtByFieldSum: expression.nullable().optional(),
+  filter: expression.optional(),
 }).strict();
 
 /** The schema of a registry file: `{ "models": [ModelDefinition, …] }`. */
@@ -265,12 +305,11 @@ export async function validateModels(input: unknown[], source = 'registry'): Pro
       return;
     }
     const m = parsed.data as ModelDefinition;
-    if (m.joins === undefined) delete m.joins;
+    for (const key of Object.keys(m) as (keyof ModelDefinition)[]) if (m[key] === undefined) delete m[key];
     const seen = new Set<string>(STANDARD_SOURCE_COLUMNS);
     for (const c of m.columns) {
       if (seen.has(c.name)) problems.push(`${label}.columns: "${c.name}" is ${STANDARD_SOURCE_COLUMNS.includes(c.name as never) ? 'a standard column every source table has' : 'defined twice'}`);
       seen.add(c.name);
-      if (c.references && c.type !== 'uuid') problems.push(`${label}.columns.${c.name}: a column with "references" must have type "uuid"`);
     }
     const aliases = new Set(['s']);
     for (const j of m.joins ?? []) {
@@ -288,20 +327,36 @@ export async function validateModels(input: unknown[], source = 'registry'): Pro
     for (const c of m.columns) {
       if (c.references && !names.has(c.references)) problems.push(`${m.name}.columns.${c.name}: references unknown model "${c.references}"`);
     }
-    const fragments: [string, string | null][] = [
+    const fragments: [string, string | null | undefined][] = [
       ['patientId', m.patientId], ['encounterId', m.encounterId], ['facilityId', m.facilityId], ['isLabRequest', m.isLabRequest],
+      ['recordId', m.recordId], ['pushedByDeviceId', m.pushedByDeviceId], ['updatedAtByFieldSum', m.updatedAtByFieldSum], ['filter', m.filter],
       ...(m.joins ?? []).map((j, k): [string, string] => [`joins[${k}].on`, j.on]),
+      ...(m.computed ?? []).map((c, k): [string, string] => [`computed[${k}].sql`, c.sql]),
     ];
     for (const [key, sql] of fragments) {
-      if (sql === null) continue;
+      if (sql === null || sql === undefined) continue;
       const problem = await expressionProblem(sql);
       if (problem) problems.push(`${m.name}.${key}: ${problem}`);
+    }
+    for (const c of m.columns) {
+      const problem = await typeProblem(c.type);
+      if (problem) problems.push(`${m.name}.columns.${c.name}: ${problem}`);
     }
   }
   if (problems.length) {
     throw new ConfigError('invalid_registry', `invalid model registry ${source}:\n  ${problems.join('\n  ')}`, { source, problems });
   }
   return new ModelRegistry(models);
+}
+
+/** Why `type` is not a PostgreSQL type name (checked with PostgreSQL's parser), or undefined when it is. */
+async function typeProblem(type: string): Promise<string | undefined> {
+  const bad = `not a PostgreSQL type name: ${JSON.stringify(type)}`;
+  if (await expressionProblem(`NULL::${type}`)) return bad;
+  const { stmts } = await parse(`SELECT (NULL::${type})`);
+  const target = stmts?.[0]?.stmt && 'SelectStmt' in stmts[0].stmt ? stmts[0].stmt.SelectStmt.targetList?.[0] : undefined;
+  const val = target && 'ResTarget' in target ? target.ResTarget.val : undefined;
+  return val && 'TypeCast' in val ? undefined : bad;
 }
 
 /** Why `sql` is not exactly one scalar SQL expression, or undefined when it is. */

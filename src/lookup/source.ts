@@ -1,12 +1,13 @@
 import type pg from 'pg';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent } from '../db/quote.js';
-import type { ColumnType, ModelDefinition, ModelRegistry } from './registry.js';
+import { CLOCK_TABLE, REBUILD_QUEUE_TABLE, TOMBSTONES_TABLE, TOOL_SCHEMA, ensureToolSchema } from '../schema/tool.js';
+import type { ModelDefinition, ModelRegistry } from './registry.js';
 
 /*
  * The sync clock and the source tables.
  *
- * The clock is one row, `sync_clock.tick`. Every insert or update of a source row stamps
+ * The builtin host's clock is one row, `sync_lookup_tool.clock.tick`. Every insert or update of a source row stamps
  * `updated_at_sync_tick` with the clock's current value, reading it `FOR SHARE`: the row lock is held
  * until the writer commits. A build "tocks" the clock (`UPDATE … SET tick = tick + 1`), which waits for
  * every writer still holding the old value; so once the tock returns end tick E, every source row with
@@ -20,24 +21,11 @@ import type { ColumnType, ModelDefinition, ModelRegistry } from './registry.js';
  * TRUNCATE of a source table fires no delete trigger: rebuild that model instead.
  */
 
-/** The one-row table holding the sync clock. */
-export const CLOCK_TABLE = 'sync_clock';
-/** Hard deletes of source rows, consumed (and pruned) by the next build. */
-export const TOMBSTONES_TABLE = 'sync_lookup_tombstones';
+export { CLOCK_TABLE, TOMBSTONES_TABLE };
 /** Trigger function stamping `updated_at_sync_tick` from the clock. */
-export const SET_TICK_FUNCTION = 'sync_lookup_set_sync_tick';
+export const SET_TICK_FUNCTION = `${TOOL_SCHEMA}.sync_lookup_set_sync_tick`;
 /** Trigger function recording tombstones for hard deletes. */
-export const TOMBSTONE_FUNCTION = 'sync_lookup_record_tombstones';
-
-const SQL_TYPES: Record<ColumnType, string> = {
-  text: 'text', uuid: 'uuid', integer: 'integer', bigint: 'bigint', numeric: 'numeric', boolean: 'boolean',
-  date: 'date', timestamp: 'timestamp', timestamptz: 'timestamptz', jsonb: 'jsonb',
-};
-
-/** The SQL type of a registry column type. */
-export function sqlType(type: ColumnType): string {
-  return SQL_TYPES[type];
-}
+export const TOMBSTONE_FUNCTION = `${TOOL_SCHEMA}.sync_lookup_record_tombstones`;
 
 /**
  * DDL of the clock, the tombstone table and the two trigger functions; idempotent.
@@ -56,8 +44,12 @@ CREATE TABLE IF NOT EXISTS ${TOMBSTONES_TABLE} (
   record_id text NOT NULL,
   deleted_at_sync_tick bigint NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ${TOMBSTONES_TABLE}_tick ON ${TOMBSTONES_TABLE} (deleted_at_sync_tick);
-CREATE INDEX IF NOT EXISTS ${TOMBSTONES_TABLE}_record ON ${TOMBSTONES_TABLE} (record_type, record_id);
+CREATE INDEX IF NOT EXISTS tombstones_tick ON ${TOMBSTONES_TABLE} (deleted_at_sync_tick);
+CREATE INDEX IF NOT EXISTS tombstones_record ON ${TOMBSTONES_TABLE} (record_type, record_id);
+CREATE TABLE IF NOT EXISTS ${REBUILD_QUEUE_TABLE} (
+  model text PRIMARY KEY,
+  queued_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE OR REPLACE FUNCTION ${SET_TICK_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   SELECT tick INTO NEW.updated_at_sync_tick FROM ${CLOCK_TABLE} FOR SHARE;
@@ -113,7 +105,7 @@ export function sourceTableDdl(model: ModelDefinition): SourceTableDdl {
     'deleted_at timestamp',
     'updated_at_sync_tick bigint NOT NULL DEFAULT 0',
     'pushed_by_device_id text',
-    ...model.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c.type)}`),
+    ...model.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`),
   ];
   return {
     table: model.name,
@@ -147,6 +139,7 @@ export interface SetupSourceOptions {
  * await setupSourceTables(client, builtinRegistry());
  */
 export async function setupSourceTables(client: pg.ClientBase, registry: ModelRegistry, options: SetupSourceOptions = {}): Promise<string[]> {
+  await ensureToolSchema(client);
   await client.query(CLOCK_SETUP_SQL);
   const created: string[] = [];
   for (const model of registry.models) {

@@ -8,6 +8,7 @@ import {
   unfinishedJobsFor, type JobCursor, type JobOperation, type JobRecord,
 } from './jobs.js';
 import { requireRecordTypeIndex } from './record-types.js';
+import { JOBS_TABLE } from '../schema/tool.js';
 import { openWorkSession, pause, throwIfAborted, type MaintenanceTarget, type WorkSession } from './session.js';
 import { analyzeIfNeeded, vacuumAfter, type AnalyzePolicy, type AnalyzeReport, type VacuumReport } from './vacuum.js';
 
@@ -155,7 +156,7 @@ export async function runJob(target: MaintenanceTarget, spec: JobSpec, options: 
       types = (await spec.validate(session, options.types, layout)).sort();
     } else if (options.resume) {
       const { rows } = await session.client.query<{ record_types: string[] }>(
-        `select record_types from sync_lookup_jobs where operation = $1 and options->>'key' = $2
+        `select record_types from ${JOBS_TABLE} where operation = $1 and options->>'key' = $2
             and status in ('running', 'interrupted', 'failed') order by id desc limit 1`, [spec.operation, key]);
       if (!rows[0]) throw new ConfigError('nothing_to_resume', `no unfinished ${spec.operation} job to resume`);
       types = rows[0].record_types;

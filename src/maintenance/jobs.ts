@@ -3,8 +3,9 @@ import { ConfigError, LockNotAcquiredError, SqlState, isPgError } from '../db/er
 import type { Database } from '../db/connection.js';
 import { withClient } from '../db/connection.js';
 
-/** Where maintenance jobs persist their progress (created on first use). */
-export const JOBS_TABLE = 'sync_lookup_jobs';
+import { JOBS_TABLE, ensureToolSchema } from '../schema/tool.js';
+
+export { JOBS_TABLE };
 
 /** The record-type operations that run as jobs. */
 export type JobOperation = 'purge' | 'rebuild' | 'resync';
@@ -75,6 +76,7 @@ create table if not exists ${JOBS_TABLE} (
  * await ensureJobsTable(client);
  */
 export async function ensureJobsTable(client: pg.ClientBase): Promise<void> {
+  await ensureToolSchema(client);
   const { rows: [t] } = await client.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`, [JOBS_TABLE]);
   if (t?.ok) return;
   try {

@@ -5,6 +5,10 @@ export type MigrationEvent =
   | { type: 'migration_start'; name: string; transactional: boolean }
   | { type: 'migration_done'; name: string; durationMs: number }
   | { type: 'migration_adopted'; name: string }
+  /** A table an earlier version kept in `public` moved into the tool's schema (rows kept). */
+  | { type: 'tool_table_moved'; from: string; to: string; rows: number }
+  /** A trigger a host's post-migration hook had put on one of the tool's tables, dropped (it reads columns the table lacks). */
+  | { type: 'host_trigger_dropped'; trigger: string }
   | { type: 'lock_retry'; attempt: number; attempts: number; lockTimeoutMs: number; sleepMs: number }
   | { type: 'advisory_lock_wait'; holderPid: number | null }
   | { type: 'invalid_index_dropped'; index: string }

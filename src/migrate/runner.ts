@@ -6,9 +6,9 @@ import {
 import type { MigrationEvent } from './events.js';
 import { withLockRetries, type LockRetryOptions } from './lock-retries.js';
 import { checksum, migrationContext, type Migration } from './migration.js';
+import { LEDGER_TABLE, ensureToolSchema, type ToolSchemaMove } from '../schema/tool.js';
 
-/** The ledger of applied migrations. */
-export const LEDGER_TABLE = 'sync_lookup_migrations';
+export { LEDGER_TABLE };
 const ADVISORY_LOCK_KEY = 'sync-lookup:migrate';
 
 /** Options of `migrate`. */
@@ -47,10 +47,17 @@ export interface MigrateResult {
 
 interface LedgerRow { name: string; checksum: string; applied_at: Date; adopted: boolean }
 
+/** The ledger's table: the tool schema's, or (before `migrate` moved it there) the one earlier versions kept in public. */
+async function ledgerTable(client: pg.ClientBase): Promise<string | null> {
+  const { rows: [t] } = await client.query<{ current: boolean; legacy: boolean }>(
+    `select to_regclass($1) is not null as current, to_regclass('public.sync_lookup_migrations') is not null as legacy`, [LEDGER_TABLE]);
+  return t?.current ? LEDGER_TABLE : t?.legacy ? 'public.sync_lookup_migrations' : null;
+}
+
 async function readLedger(client: pg.ClientBase): Promise<Map<string, LedgerRow>> {
-  const { rows: [exists] } = await client.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`, [LEDGER_TABLE]);
-  if (!exists?.ok) return new Map();
-  const { rows } = await client.query<LedgerRow>(`select name, checksum, applied_at, adopted from ${LEDGER_TABLE}`);
+  const table = await ledgerTable(client);
+  if (!table) return new Map();
+  const { rows } = await client.query<LedgerRow>(`select name, checksum, applied_at, adopted from ${table}`);
   return new Map(rows.map((r) => [r.name, r]));
 }
 
@@ -123,6 +130,7 @@ export async function migrate(db: Database, options: MigrateOptions): Promise<Mi
         pending: pending.map((m) => ({ name: m.name, transactional: m.transaction, sql: m.plan })),
       };
       if (options.dryRun) return result;
+      reportMove(await ensureToolSchema(client), emit);
       await ensureLedger(client, options);
       for (const m of pending) {
         result.applied.push(await applyOne(db, client, m, options, emit));
@@ -156,6 +164,11 @@ async function takeAdvisoryLock(client: pg.ClientBase, timeoutMs: number, emit: 
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+function reportMove(moved: ToolSchemaMove, emit: (e: MigrationEvent) => void): void {
+  for (const t of moved.tables) emit({ type: 'tool_table_moved', from: t.from, to: t.to, rows: t.rows });
+  for (const trigger of moved.droppedTriggers) emit({ type: 'host_trigger_dropped', trigger });
 }
 
 async function ensureLedger(client: pg.ClientBase, options: MigrateOptions): Promise<void> {

@@ -22,6 +22,10 @@ export function renderMigrationEvent(out: Output, e: MigrationEvent): void {
       return out.event(e, `applied ${e.name} in ${formatMs(e.durationMs)}`);
     case 'migration_adopted':
       return out.event(e, `adopted ${e.name}: the existing tables have its shape; recorded as applied`);
+    case 'tool_table_moved':
+      return out.event(e, `moved ${e.from} to ${e.to} (${e.rows} rows kept): the tool keeps its tables in its own schema`);
+    case 'host_trigger_dropped':
+      return out.event(e, `dropped trigger ${e.trigger}: a host hook added it; it reads columns the tool's table does not have`);
     case 'lock_retry':
       return out.event(e, `lock not granted within ${e.lockTimeoutMs} ms (attempt ${e.attempt}/${e.attempts}); retrying in ${e.sleepMs} ms`);
     case 'advisory_lock_wait':
