@@ -3,50 +3,64 @@ import { backendPid, cancellableQuery, withClient, withTransaction, type Databas
 import { CancelledError, LockNotAcquiredError, toSyncLookupError } from '../db/errors.js';
 import { LOOKUP_TABLE, STAGED_TICK } from '../schema/sync-lookup.js';
 import type { ModelDefinition, ModelRegistry } from './registry.js';
-import { assertSourceTables, tockClock } from './source.js';
+import { hasColumn } from '../db/catalog.js';
+import { assertDataShapes, assertPublishable } from './guards.js';
+import { applyHost, type Host } from './host.js';
+import { resolveHost } from './hosts/index.js';
+import { assertSourceTables, sourceIdType } from './source.js';
 import {
-  deleteTombstonedRows, insertLookupRows, insertLookupRowsInTickOrder, lastBuildTick, prepareLookupSession, pruneTombstones, publishStagedRows,
-  recordBuildTick, releaseBuildLock, tryBuildLock, upsertLookupRows, type SourceCursor, type SqlQuery,
+  castableIdType, flaggedRecordIds, healFlaggedRows, insertLookupRows, insertLookupRowsInTickOrder, prepareLookupSession, publishStagedRows,
+  releaseBuildLock, tryBuildLock, upsertLookupRows, type SourceCursor, type SqlQuery,
 } from './sql.js';
 
 /*
- * The incremental build (SYSTEM.md §1):
+ * The incremental build (SYSTEM.md §1), on any host (the host seam supplies the clock, `since`, the ledger,
+ * delete signals and the rebuild queue; see host.ts):
  *
- *   1. take the build advisory lock (one build at a time, so published end ticks only grow);
- *   2. since := last recorded lookup_end_tick - 1 (or -1 before the first build);
- *   3. tock the clock (short autocommit statement) → end tick E; it waits for writers holding the old tick,
- *      so every source row with tick < E is committed and visible from now on;
- *   4. build transaction: delete lookup rows of tombstones in (since, E); per model, upsert every source
- *      row with since < tick < E, in (tick, id) keyset chunks, at tick -2 (staged); prune applied tombstones;
- *   5. publish transaction: move every -2 row to E and insert (since, E) into sync_lookup_ticks.
+ *   1. take the build advisory lock (one sync-lookup build at a time) and refuse while the host's own builder
+ *      is at work (it would interleave its staged rows and end ticks with ours);
+ *   2. since := the host's last covered tick (null before the first build);
+ *   3. tock the host's clock (short autocommit statements) → E: every source row with tick < E is committed
+ *      and visible from now on; refuse (nothing written) when E is not above the last published end tick;
+ *   4. build transaction: apply hard deletes (tombstones); per model, upsert every source row with
+ *      since < tick < E (every row for a model queued for a whole rebuild), in (tick, id) keyset chunks, at
+ *      tick -2 (staged); then the flag pass: flagged rows (`needs_rebuild`) re-derived in place, keeping their
+ *      tick, or deleted when their source is gone; dequeue the rebuilt models;
+ *   5. publish transaction: the host's publish tick P (> every end tick before, checked), every -2 row moved
+ *      to P, the build recorded in the host's ledger.
  *
  * A pull never sees a -2 row (`tick > since >= -1`) and never misses one: the rows and the ticks row that
- * advertises E become visible in the same commit, and a later build publishes at a larger tick.
+ * advertises P become visible in the same commit, and a later build publishes at a larger tick.
  * Crash anywhere: before 4 commits nothing changed; between 4 and 5 staged rows remain but no ticks row,
  * so the next build starts from the same `since`, re-stages those rows and its publish (`WHERE tick = -2`)
- * moves the leftovers too. A build covers source ticks in (since, E); the next one starts at E - 1.
+ * moves the leftovers too.
  *
- * The first build on an EMPTY lookup takes a shortcut: one transaction inserts every model's rows at E
- * directly and records (-1, E). Nothing can be seen half-done (one commit), and it spares the initial load
+ * The first build on an EMPTY lookup takes a shortcut: one transaction inserts every model's rows at P
+ * directly and records the build. Nothing can be seen half-done (one commit), and it spares the initial load
  * a second full rewrite of every row (the publish UPDATE would write each row and all its index entries again).
  */
 
 /** Progress of a build. */
 export type BuildEvent =
-  | { type: 'build_start'; sinceTick: number; endTick: number; initial: boolean }
+  | { type: 'build_start'; sinceTick: number; endTick: number; initial: boolean; host: string }
   | { type: 'model_start'; model: string }
   | { type: 'model_chunk'; model: string; rows: number; totalRows: number }
   | { type: 'model_done'; model: string; rows: number; durationMs: number }
   | { type: 'tombstones'; deleted: number }
+  | { type: 'flags'; model: string; healed: number; deleted: number }
   | { type: 'publish'; rows: number; endTick: number };
 
 /** Options of `buildLookup`. */
 export interface BuildOptions {
   registry: ModelRegistry;
+  /** The deployment's conventions; default: the host recorded in the database, else detected (see resolveHost). */
+  host?: Host;
   /** Source rows per upsert statement. Default 20 000. */
   chunkRows?: number;
   /** `lock_timeout` for the clock tock, which waits for in-flight source writers. Default 30 000 ms. */
   tockLockTimeoutMs?: number;
+  /** Write `data` even where its key set differs from the existing rows' (otherwise ConfigError `data_shape_change`). */
+  acceptShapeChange?: boolean;
   /**
    * Initial build only (empty lookup): drop the lookup's secondary indexes for the load and recreate them
    * from their exact definitions afterwards, in the same transaction. Much faster for millions of rows, but
@@ -73,17 +87,26 @@ export interface ModelBuildResult {
 
 /** What `buildLookup` did (the `--json` shape of `sync-lookup build`). */
 export interface BuildResult {
-  /** Source ticks covered: `(sinceTick, endTick)`. */
+  /** The host whose protocol the build followed. */
+  host: string;
+  /** Source ticks covered: `(sinceTick, coveredBefore)`; -1 for the initial build. */
   sinceTick: number;
+  /** The build covered source ticks below this (the clock's tock). */
+  coveredBefore: number;
   /** The tick the rows were published at (`sync_lookup_ticks.lookup_end_tick`). */
   endTick: number;
-  /** True for the first build (it recorded `source_start_tick = -1`). */
+  /** True for the first build. */
   initial: boolean;
   /** The initial build on an empty lookup, written directly at the end tick in one transaction. */
   direct: boolean;
   rows: number;
-  /** Lookup rows removed because their source rows were hard-deleted. */
+  /** Lookup rows removed because their source rows were hard-deleted (tombstones). */
   deleted: number;
+  /** Flagged rows (`needs_rebuild`) re-derived in place, and flagged rows deleted because their source is gone. */
+  flagsHealed: number;
+  flagsDeleted: number;
+  /** Models re-derived whole because they were queued for a rebuild. */
+  rebuiltModels: string[];
   /** Rows moved from -2 to the end tick (includes leftovers of an interrupted build). */
   published: number;
   durationMs: number;
@@ -94,9 +117,25 @@ async function run<R extends pg.QueryResultRow>(db: Database, client: pg.ClientB
   return cancellableQuery<R>(db, client, pid, q.text, q.values, signal);
 }
 
+/** What one build works with, gathered before it writes anything. */
+interface BuildPlan {
+  db: Database;
+  client: pg.ClientBase;
+  pid: number;
+  host: Host;
+  models: ModelDefinition[];
+  since: number | null;
+  coveredBefore: number;
+  queued: string[];
+  flags: boolean;
+  options: BuildOptions;
+  emit: (event: BuildEvent) => void;
+}
+
 /**
  * Runs one incremental build (see the comment at the top of this module) and reports rows per model.
- * Throws LockNotAcquiredError when another build runs.
+ * Throws LockNotAcquiredError when another build runs (ours or the host's own), ConfigError (exit 2,
+ * nothing written) when the clock is behind the published ticks or `data` would change shape.
  *
  * @example
  * const r = await buildLookup(db, { registry: builtinRegistry() });
@@ -105,112 +144,167 @@ async function run<R extends pg.QueryResultRow>(db: Database, client: pg.ClientB
 export async function buildLookup(db: Database, options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const emit = options.onEvent ?? (() => {});
-  const chunkRows = options.chunkRows ?? 20_000;
-  const models = options.registry.models;
-  const types = models.map((m) => m.name);
   return withClient(db, { purpose: 'build', lockTimeoutMs: options.tockLockTimeoutMs ?? 30_000 }, async (client) => {
     await prepareLookupSession(client);
+    const host = options.host ?? (await resolveHost(client)).host;
+    await host.assertReady(client);
+    const models = applyHost(options.registry, host).models;
     await assertSourceTables(client, models);
     if (!(await tryBuildLock(client))) {
       throw new LockNotAcquiredError('build_running', 'another sync-lookup build is running (it holds the build advisory lock); try again when it ends');
     }
     try {
-      const pid = await backendPid(client);
-      const last = await client.query<{ end_tick: string }>(lastBuildTick().text);
-      const lastEnd = last.rows[0] ? Number(last.rows[0].end_tick) : null;
-      const sinceTick = lastEnd === null ? -1 : lastEnd - 1;
-      const empty = lastEnd === null && !(await client.query(`SELECT 1 FROM ${LOOKUP_TABLE} LIMIT 1`)).rowCount;
-      const endTick = await tockClock(client).catch((err: unknown) => { throw toSyncLookupError(err, { step: 'tock' }); });
-      emit({ type: 'build_start', sinceTick, endTick, initial: lastEnd === null });
-      const results: ModelBuildResult[] = [];
-      let deleted = 0;
-      let published = 0;
-
-      if (empty) {
-        await withTransaction(client, async () => {
-          const restore = options.bulkLoad ? await dropSecondaryIndexes(client) : [];
-          if (options.history) {
-            const t0 = Date.now();
-            // The sort of every row happens in memory where it fits (a wide-row sort spilling to disk is slower).
-            await client.query(`SELECT set_config('work_mem', '2GB', true)`);
-            const r = await run<{ record_type: string; rows: number }>(db, client, pid, insertLookupRowsInTickOrder(models, { beforeTick: endTick }), options.signal);
-            const counts = new Map(r.rows.map((x) => [x.record_type, x.rows]));
-            for (const model of models) {
-              const rows = counts.get(model.name) ?? 0;
-              results.push({ model: model.name, rows, durationMs: Date.now() - t0 });
-              emit({ type: 'model_done', model: model.name, rows, durationMs: Date.now() - t0 });
-            }
-          } else {
-            for (const model of models) {
-              checkAborted(options.signal);
-              emit({ type: 'model_start', model: model.name });
-              const t0 = Date.now();
-              const r = await run(db, client, pid, insertLookupRows(model, { lookupTick: endTick, beforeTick: endTick }), options.signal);
-              results.push({ model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
-              emit({ type: 'model_done', model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
-            }
-          }
-          for (const sql of restore) {
-            checkAborted(options.signal);
-            await run(db, client, pid, { text: sql, values: [] }, options.signal);
-          }
-          await run(db, client, pid, pruneTombstones({ types, beforeTick: endTick }), options.signal);
-          await run(db, client, pid, recordBuildTick({ sourceStartTick: -1, lookupEndTick: endTick }), options.signal);
-        });
-        published = results.reduce((n, r) => n + r.rows, 0);
-      } else {
-        await withTransaction(client, async () => {
-          const del = await run(db, client, pid, deleteTombstonedRows({ types, sinceTick, beforeTick: endTick }), options.signal);
-          deleted = del.rowCount ?? 0;
-          emit({ type: 'tombstones', deleted });
-          for (const model of models) results.push(await stageModel(db, client, pid, model, { sinceTick, endTick, chunkRows, ...(options.signal ? { signal: options.signal } : {}), emit }));
-          await run(db, client, pid, pruneTombstones({ types, beforeTick: endTick }), options.signal);
-        });
-        // The publish is short and must not be left undone by a Ctrl-C that arrives now: no signal here.
-        await withTransaction(client, async () => {
-          const pub = await run(db, client, pid, publishStagedRows(endTick));
-          published = pub.rowCount ?? 0;
-          await run(db, client, pid, recordBuildTick({ sourceStartTick: sinceTick, lookupEndTick: endTick }));
-        });
-      }
-      emit({ type: 'publish', rows: published, endTick });
-      return {
-        sinceTick, endTick, initial: lastEnd === null, direct: empty, rows: results.reduce((n, r) => n + r.rows, 0), deleted, published,
-        durationMs: Date.now() - started, models: results,
+      const foreign = await host.foreignBuilder(client);
+      if (foreign) throw new LockNotAcquiredError('host_builder_running', `not building while the host's own builder works: ${foreign}; try again in a few seconds`);
+      const since = await host.since(client);
+      const empty = since === null && !(await client.query(`SELECT 1 FROM ${LOOKUP_TABLE} LIMIT 1`)).rowCount;
+      if (!empty) await assertDataShapes(client, models, { accept: !!options.acceptShapeChange });
+      const queued = (await host.queuedModels(client)).filter((m) => options.registry.has(m));
+      const coveredBefore = await host.tock(client).catch((err: unknown) => { throw toSyncLookupError(err, { step: 'tock' }); });
+      await assertPublishable(client, host, { tick: coveredBefore, what: 'build' });
+      emit({ type: 'build_start', sinceTick: since ?? -1, endTick: coveredBefore, initial: since === null, host: host.name });
+      const plan: BuildPlan = {
+        db, client, pid: await backendPid(client), host, models, since, coveredBefore, queued,
+        flags: await hasColumn(client, { schema: 'public', name: LOOKUP_TABLE }, 'needs_rebuild'), options, emit,
       };
+      const done = empty ? await initialBuild(plan) : await incrementalBuild(plan);
+      emit({ type: 'publish', rows: done.published, endTick: done.endTick });
+      return { host: host.name, sinceTick: since ?? -1, coveredBefore, initial: since === null, direct: empty, ...done, durationMs: Date.now() - started };
     } finally {
       await releaseBuildLock(client).catch(() => {});
     }
   });
 }
 
+type BuildOutcome = Omit<BuildResult, 'host' | 'sinceTick' | 'coveredBefore' | 'initial' | 'direct' | 'durationMs'>;
+
+/** The first build on an empty lookup: every model inserted at the publish tick in one transaction. */
+async function initialBuild(b: BuildPlan): Promise<BuildOutcome> {
+  const { db, client, pid, models, options, emit } = b;
+  const results: ModelBuildResult[] = [];
+  let endTick = 0;
+  await withTransaction(client, async () => {
+    endTick = await b.host.publishTick(client, b.coveredBefore);
+    await assertPublishable(client, b.host, { tick: endTick });
+    const restore = options.bulkLoad ? await dropSecondaryIndexes(client) : [];
+    if (options.history) {
+      const t0 = Date.now();
+      // The sort of every row happens in memory where it fits (a wide-row sort spilling to disk is slower).
+      await client.query(`SELECT set_config('work_mem', '2GB', true)`);
+      const r = await run<{ record_type: string; rows: number }>(db, client, pid, insertLookupRowsInTickOrder(models, { beforeTick: b.coveredBefore }), options.signal);
+      const counts = new Map(r.rows.map((x) => [x.record_type, x.rows]));
+      const durationMs = Date.now() - t0; // one statement wrote every model: the time is the statement's, shared
+      for (const model of models) {
+        const rows = counts.get(model.name) ?? 0;
+        results.push({ model: model.name, rows, durationMs });
+        emit({ type: 'model_done', model: model.name, rows, durationMs });
+      }
+    } else {
+      for (const model of models) {
+        checkAborted(options.signal);
+        emit({ type: 'model_start', model: model.name });
+        const t0 = Date.now();
+        const r = await run(db, client, pid, insertLookupRows(model, { lookupTick: endTick, beforeTick: b.coveredBefore }), options.signal);
+        results.push({ model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
+        emit({ type: 'model_done', model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
+      }
+    }
+    for (const sql of restore) {
+      checkAborted(options.signal);
+      await run(db, client, pid, { text: sql, values: [] }, options.signal);
+    }
+    await b.host.applyDeletes(client, { types: models.map((m) => m.name), since: -1, before: b.coveredBefore });
+    await b.host.dequeueModels(client, b.queued);
+    await b.host.recordBuild(client, { since: null, coveredBefore: b.coveredBefore, endTick });
+  });
+  const rows = results.reduce((n, r) => n + r.rows, 0);
+  return { endTick, rows, deleted: 0, flagsHealed: 0, flagsDeleted: 0, rebuiltModels: b.queued, published: rows, models: results };
+}
+
+/** Stage (build transaction), then publish (publish transaction). */
+async function incrementalBuild(b: BuildPlan): Promise<BuildOutcome> {
+  const { client, models, options } = b;
+  const since = b.since ?? -1;
+  const results: ModelBuildResult[] = [];
+  let deleted = 0;
+  let flagsHealed = 0;
+  let flagsDeleted = 0;
+  await withTransaction(client, async () => {
+    deleted = await b.host.applyDeletes(client, { types: models.map((m) => m.name), since, before: b.coveredBefore });
+    b.emit({ type: 'tombstones', deleted });
+    for (const model of models) {
+      const whole = b.queued.includes(model.name);
+      results.push(await stageModel(b, model, { sinceTick: whole ? -1 : since }));
+    }
+    if (b.flags) {
+      for (const model of models) {
+        const r = await healFlags(b, model);
+        flagsHealed += r.healed;
+        flagsDeleted += r.deleted;
+      }
+    }
+    await b.host.dequeueModels(client, b.queued);
+  });
+  // The publish is short and must not be left undone by a Ctrl-C that arrives now: no signal here.
+  let endTick = 0;
+  let published = 0;
+  await withTransaction(client, async () => {
+    endTick = await b.host.publishTick(client, b.coveredBefore);
+    await assertPublishable(client, b.host, { tick: endTick, sourceStartTick: b.since });
+    published = (await run(b.db, client, b.pid, publishStagedRows(endTick))).rowCount ?? 0;
+    await b.host.recordBuild(client, { since: b.since, coveredBefore: b.coveredBefore, endTick });
+  });
+  void options;
+  return {
+    endTick, rows: results.reduce((n, r) => n + r.rows, 0), deleted, flagsHealed, flagsDeleted, rebuiltModels: b.queued, published, models: results,
+  };
+}
+
 function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new CancelledError('cancelled: the build was interrupted; nothing was published');
 }
 
-async function stageModel(
-  db: Database, client: pg.ClientBase, pid: number, model: ModelDefinition,
-  o: { sinceTick: number; endTick: number; chunkRows: number; signal?: AbortSignal; emit: (e: BuildEvent) => void },
-): Promise<ModelBuildResult> {
+async function stageModel(b: BuildPlan, model: ModelDefinition, o: { sinceTick: number }): Promise<ModelBuildResult> {
   const t0 = Date.now();
-  o.emit({ type: 'model_start', model: model.name });
+  const chunkRows = b.options.chunkRows ?? 20_000;
+  b.emit({ type: 'model_start', model: model.name });
   let total = 0;
   let after: SourceCursor | undefined;
   for (;;) {
-    checkAborted(o.signal);
+    checkAborted(b.options.signal);
     const q = upsertLookupRows(model, {
-      lookupTick: STAGED_TICK, sinceTick: o.sinceTick, beforeTick: o.endTick, limit: o.chunkRows, ...(after ? { after } : {}),
+      lookupTick: STAGED_TICK, sinceTick: o.sinceTick, beforeTick: b.coveredBefore, limit: chunkRows, clearFlags: b.flags, ...(after ? { after } : {}),
     });
-    const { rows: [r] } = await run<{ rows: number; last_tick: string | null; last_id: string | null }>(db, client, pid, q, o.signal);
+    const { rows: [r] } = await run<{ rows: number; last_tick: string | null; last_id: string | null }>(b.db, b.client, b.pid, q, b.options.signal);
     const n = r?.rows ?? 0;
     total += n;
-    if (n > 0) o.emit({ type: 'model_chunk', model: model.name, rows: n, totalRows: total });
-    if (!r || r.last_tick === null || r.last_id === null || n < o.chunkRows) break;
+    if (n > 0) b.emit({ type: 'model_chunk', model: model.name, rows: n, totalRows: total });
+    if (!r || r.last_tick === null || r.last_id === null || n < chunkRows) break;
     after = { tick: r.last_tick, id: r.last_id };
   }
   const durationMs = Date.now() - t0;
-  o.emit({ type: 'model_done', model: model.name, rows: total, durationMs });
+  b.emit({ type: 'model_done', model: model.name, rows: total, durationMs });
   return { model: model.name, rows: total, durationMs };
+}
+
+/** The flag pass for one model: flagged rows re-derived in place (tick kept) or deleted, in chunks. */
+async function healFlags(b: BuildPlan, model: ModelDefinition): Promise<{ healed: number; deleted: number }> {
+  const total = { healed: 0, deleted: 0 };
+  const idType = await sourceIdType(b.client, model.name);
+  for (;;) {
+    checkAborted(b.options.signal);
+    const { rows } = await run<{ record_id: string }>(b.db, b.client, b.pid, flaggedRecordIds(model.name, 5000), b.options.signal);
+    if (!rows.length) break;
+    const ids = rows.map((r) => r.record_id);
+    const cast = castableIdType(idType, ids);
+    const q = healFlaggedRows(model, { ids, ...(cast && model.recordId === undefined ? { idType: cast } : {}) });
+    const { rows: [r] } = await run<{ healed: number; deleted: number }>(b.db, b.client, b.pid, q, b.options.signal);
+    total.healed += r?.healed ?? 0;
+    total.deleted += r?.deleted ?? 0;
+    if ((r?.healed ?? 0) + (r?.deleted ?? 0) === 0) break; // nothing changed: never loop on the same rows
+  }
+  if (total.healed || total.deleted) b.emit({ type: 'flags', model: model.name, ...total });
+  return total;
 }
 
 /**

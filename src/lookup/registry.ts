@@ -92,6 +92,12 @@ export interface ModelDefinition {
   updatedAtByFieldSum?: string | null;
   /** SQL boolean expression: only source rows where it holds have lookup rows. */
   filter?: string;
+  /**
+   * A model that no longer syncs (the seed's `encounter_medications`): its lookup rows are leftovers that
+   * `purge` removes without a rebuild (ORIGIN.md: a legacy type is deleted without queueing it). Every other
+   * registered model is live, and purging it needs `--then-rebuild` or `--force`.
+   */
+  legacy?: boolean;
   /** Generator hint: this model's share of lookup rows (relative weight). */
   share?: number;
 }
@@ -222,7 +228,7 @@ const BUILTIN_MODELS: ModelDefinition[] = [
       col('start_date', 'timestamp'), col('end_date', 'timestamp', 0.5), text('indication', 80, 0.3), text('notes', 140, 0.5)] },
   { name: 'encounter_prescriptions', direction: 'bidirectional', share: 0.025, ...viaEncounter(), facilityId: null, isLabRequest: 'false',
     columns: [uuid('encounter_id', 'encounters'), uuid('prescription_id', 'prescriptions'), col('is_selected_for_discharge', 'boolean'), text('note', 260, 0.3)] },
-  { name: 'encounter_medications', direction: 'bidirectional', share: 0.01, ...viaEncounter(), facilityId: null, isLabRequest: 'false',
+  { name: 'encounter_medications', direction: 'bidirectional', share: 0.01, legacy: true, ...viaEncounter(), facilityId: null, isLabRequest: 'false',
     columns: [uuid('encounter_id', 'encounters'), uuid('medication_id', 'reference_data'), col('date', 'timestamp'), text('prescription', 60),
       text('note', 200, 0.4), col('qty_morning', 'integer'), col('qty_evening', 'integer'), col('discontinued', 'boolean')] },
   { name: 'patient_program_registrations', direction: 'bidirectional', share: 0.01, patientId: 's.patient_id', encounterId: null,
@@ -281,6 +287,7 @@ const modelSchema = z.object({
   pushedByDeviceId: expression.nullable().optional(),
   updatedAtByFieldSum: expression.nullable().optional(),
   filter: expression.optional(),
+  legacy: z.boolean().optional(),
 }).strict();
 
 /** The schema of a registry file: `{ "models": [ModelDefinition, …] }`. */

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { tableColumns } from '../db/catalog.js';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent } from '../db/quote.js';
 import { CLOCK_TABLE, REBUILD_QUEUE_TABLE, TOMBSTONES_TABLE, TOOL_SCHEMA, ensureToolSchema } from '../schema/tool.js';
@@ -205,6 +206,18 @@ export async function advanceClockTo(client: pg.ClientBase, tick: number): Promi
   const { rows } = await client.query<{ tick: string }>(
     `UPDATE ${CLOCK_TABLE} SET tick = greatest(tick, $1::bigint) RETURNING tick`, [tick]);
   return Number(rows[0]!.tick);
+}
+
+/**
+ * The source table's `id` type as `format_type` prints it (`uuid`, `character varying(255)`, `text`), so a
+ * lookup `record_id` (text) can be compared through the source's primary key; `text` when unknown.
+ *
+ * @example
+ * await sourceIdType(client, 'notes') // 'uuid'
+ */
+export async function sourceIdType(client: pg.ClientBase, table: string): Promise<string> {
+  const columns = await tableColumns(client, { schema: 'public', name: table });
+  return columns.find((c) => c.name === 'id')?.type ?? 'text';
 }
 
 /**

@@ -204,16 +204,19 @@ export function selectLookupRows(model: ModelDefinition, options: SelectLookupRo
  * With `lookupTick: STAGED_TICK` and a `(sinceTick, beforeTick, after, limit)` window it is one chunk
  * of an incremental build.
  *
+ * `clearFlags` (a lookup with `needs_rebuild`) clears the flag of every row it rewrites.
+ *
  * @example
  * const q = upsertLookupRows(model, { lookupTick: STAGED_TICK, sinceTick: since, beforeTick: end, limit: 20000 });
  * const { rows: [r] } = await client.query(q.text, q.values); // r.rows, r.last_tick, r.last_id
  */
-export function upsertLookupRows(model: ModelDefinition, options: SelectLookupRowsOptions): SqlQuery {
+export function upsertLookupRows(model: ModelDefinition, options: SelectLookupRowsOptions & { clearFlags?: boolean }): SqlQuery {
   const p = new Params();
   const select = selectLookupRowsWith(model, options, p);
   const cols = LOOKUP_WRITE_COLUMNS.join(', ');
-  const updates = LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type')
-    .map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+  // A row re-derived from its source is current: a flag set on it (by a host's trigger) is cleared too.
+  const updates = [...LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type')
+    .map((c) => `${c} = EXCLUDED.${c}`), ...(options.clearFlags ? ['needs_rebuild = false'] : [])].join(', ');
   const text = `WITH src AS MATERIALIZED (
 ${select}
 ), up AS (
@@ -226,6 +229,72 @@ SELECT (SELECT count(*) FROM up)::int AS rows, last.source_tick::text AS last_ti
   FROM (SELECT 1) AS one
   LEFT JOIN LATERAL (SELECT source_tick, source_id FROM src ORDER BY source_tick DESC, source_id DESC LIMIT 1) AS last ON true`;
   return { text, values: p.values };
+}
+
+/**
+ * The flag pass of a build for one chunk of flagged rows (`needs_rebuild`, set by a host's triggers for
+ * writes made while its tick trigger was off, and for hard deletes): each flagged row whose source row
+ * exists is re-derived in place, keeping its tick, and its flag cleared (a stub with NULL data is healed);
+ * each flagged row whose source row is gone is deleted. Returns one row `{ healed, deleted }`.
+ *
+ * @example
+ * const q = healFlaggedRows(model, { ids: ['a', 'b'], idType: 'uuid' });
+ */
+export function healFlaggedRows(model: ModelDefinition, recordIds: NonNullable<SelectLookupRowsOptions['recordIds']>): SqlQuery {
+  const p = new Params();
+  const select = selectLookupRowsWith(model, { lookupTick: 'source', recordIds }, p);
+  const type = p.add(model.name);
+  const ids = p.add([...recordIds.ids]);
+  const sets = LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type' && c !== 'updated_at_sync_tick')
+    .map((c) => `${c} = src.${c}`).join(', ');
+  const text = `WITH src AS MATERIALIZED (
+${select}
+), healed AS (
+  UPDATE ${LOOKUP_TABLE} AS l SET ${sets}, needs_rebuild = false
+    FROM src
+   WHERE l.record_type = ${type}::text AND l.record_id = src.record_id AND l.needs_rebuild
+  RETURNING 1
+), gone AS (
+  DELETE FROM ${LOOKUP_TABLE} AS l
+   WHERE l.record_type = ${type}::text AND l.record_id = ANY(${ids}::text[]) AND l.needs_rebuild
+     AND NOT EXISTS (SELECT 1 FROM src WHERE src.record_id = l.record_id)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM healed)::int AS healed, (SELECT count(*) FROM gone)::int AS deleted`;
+  return { text, values: p.values };
+}
+
+/**
+ * Up to `limit` flagged rows (`needs_rebuild`) of a type, through the partial index hosts keep on them.
+ *
+ * @example
+ * const q = flaggedRecordIds('notes', 5000);
+ */
+export function flaggedRecordIds(type: string, limit: number): SqlQuery {
+  return {
+    text: `SELECT record_id FROM ${LOOKUP_TABLE} WHERE record_type = $1::text AND needs_rebuild ORDER BY record_id LIMIT $2::int`,
+    values: [type, limit],
+  };
+}
+
+/** Patterns of the source id types a text record id is safely cast to (so the source's primary key finds it). */
+const CASTABLE_IDS: Record<string, RegExp> = {
+  uuid: /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i,
+  integer: /^-?\d{1,9}$/,
+  bigint: /^-?\d{1,18}$/,
+};
+
+/**
+ * The source id type to compare `ids` as (so the source's primary key answers), or undefined to compare
+ * as text: text-like id columns, or ids that do not all cast to the id type.
+ *
+ * @example
+ * castableIdType('uuid', ['0b6…']) // 'uuid'
+ */
+export function castableIdType(idType: string, ids: readonly string[]): string | undefined {
+  if (idType === 'text' || idType.startsWith('character varying')) return idType;
+  const pattern = CASTABLE_IDS[idType];
+  return pattern && ids.every((id) => pattern.test(id)) ? idType : undefined;
 }
 
 /**
@@ -393,14 +462,20 @@ export interface VerifyQueryOptions {
   builtBeforeTick: number | null;
   /** Examples per problem. Default 10. */
   examples?: number;
-  /** `format_type` of `sync_lookup.data` (json or jsonb); jsonb is compared after normalising both sides. */
-  dataType?: 'json' | 'jsonb';
+  /** Hard deletes leave tombstones (the builtin host): an extra row with a tombstone after the last build is pending. */
+  tombstones?: boolean;
+  /** The lookup has `needs_rebuild`: flagged rows are `pending_rebuild` (the next build's flag pass re-derives them), not problems. */
+  flags?: boolean;
+  /** Record ids per problem kept for the column report (`sample`). Default 200. */
+  sample?: number;
 }
 
 /**
  * Compares one model's source rows with its lookup rows in one pass: a hash full join of the expected
  * rows (from `selectLookupRows`) and `sync_lookup WHERE record_type = $k` (the record_type-led index),
- * grouped by problem. Rows `{ problem, count, examples }`; `problem = 'pending'` counts changes after the last build.
+ * grouped by problem. Rows `{ problem, count, examples, sample }`; `problem = 'pending'` counts changes after the
+ * last build, `pending_rebuild` flagged rows. `data` is compared as jsonb (key order and spacing do not count:
+ * a host's builder and ours may print the same object differently).
  *
  * @example
  * const q = verifyModelQuery(model, { builtBeforeTick: 1234 });
@@ -411,7 +486,12 @@ export function verifyModelQuery(model: ModelDefinition, options: VerifyQueryOpt
   const type = p.add(model.name);
   const built = p.add(options.builtBeforeTick);
   const examples = p.add(options.examples ?? 10);
-  const digest = (col: string) => options.dataType === 'jsonb' ? `md5(${col}::jsonb::text)` : `md5(${col}::text)`;
+  const sample = p.add(options.sample ?? 200);
+  const digest = (col: string) => `md5(${col}::jsonb::text)`;
+  const tombstoned = options.tombstones
+    ? `EXISTS (SELECT 1 FROM ${TOMBSTONES_TABLE} AS t WHERE t.record_type = ${type}::text AND t.record_id = a.record_id
+                                  AND t.deleted_at_sync_tick >= ${built}::bigint)`
+    : 'false';
   const text = `WITH e AS (
   SELECT record_id, ${digest('data')} AS data_md5, patient_id::text AS patient_id, encounter_id::text AS encounter_id,
          facility_id::text AS facility_id, is_lab_request, is_deleted, pushed_by_device_id::text AS pushed_by_device_id, source_tick
@@ -421,7 +501,7 @@ ${expected}
 ), a AS (
   SELECT record_id, ${digest('data')} AS data_md5, patient_id::text AS patient_id, encounter_id::text AS encounter_id,
          facility_id::text AS facility_id, is_lab_request, is_deleted, pushed_by_device_id::text AS pushed_by_device_id,
-         updated_at_sync_tick AS tick
+         updated_at_sync_tick AS tick, ${options.flags ? 'needs_rebuild' : 'false'} AS flagged
     FROM ${LOOKUP_TABLE}
    WHERE record_type = ${type}::text
 ), d AS (
@@ -429,11 +509,8 @@ ${expected}
          CASE
            WHEN e.source_tick >= ${built}::bigint THEN 'pending'
            WHEN a.record_id IS NULL THEN 'missing'
-           WHEN e.record_id IS NULL THEN
-             CASE WHEN EXISTS (SELECT 1 FROM ${TOMBSTONES_TABLE} AS t
-                                WHERE t.record_type = ${type}::text AND t.record_id = a.record_id
-                                  AND t.deleted_at_sync_tick >= ${built}::bigint)
-                  THEN 'pending' ELSE 'extra' END
+           WHEN a.flagged THEN 'pending_rebuild'
+           WHEN e.record_id IS NULL THEN CASE WHEN ${tombstoned} THEN 'pending' ELSE 'extra' END
            WHEN a.tick = ${p.add(STAGED_TICK)}::bigint THEN NULL
            WHEN a.data_md5 IS DISTINCT FROM e.data_md5 THEN 'data_differs'
            WHEN (a.patient_id, a.encounter_id, a.facility_id, a.is_lab_request, a.is_deleted, a.pushed_by_device_id)
@@ -443,10 +520,45 @@ ${expected}
          END AS problem
     FROM e FULL JOIN a ON a.record_id = e.record_id
 )
-SELECT problem, count(*)::bigint::text AS count, (array_agg(record_id ORDER BY record_id))[1:${examples}::int] AS examples
+SELECT problem, count(*)::bigint::text AS count, (array_agg(record_id ORDER BY record_id))[1:${examples}::int] AS examples,
+       (array_agg(record_id ORDER BY record_id))[1:${sample}::int] AS sample
   FROM d
  WHERE problem IS NOT NULL
  GROUP BY problem`;
+  return { text, values: p.values };
+}
+
+/** Filter columns `verifyColumnsQuery` compares one by one (besides each key of `data`). */
+const VERIFIED_COLUMNS = ['patient_id', 'encounter_id', 'facility_id', 'is_lab_request', 'is_deleted', 'pushed_by_device_id', 'updated_at_by_field_sum'] as const;
+
+/**
+ * What differs, by column, between the expected and the actual lookup rows of these records (a sample of a
+ * model's differing rows): rows `{ column, rows }`, where `column` is a filter column or `data.<key>`.
+ *
+ * @example
+ * const q = verifyColumnsQuery(model, ['a', 'b']); // [{ column: 'data.noteType', rows: 2 }]
+ */
+export function verifyColumnsQuery(model: ModelDefinition, ids: readonly string[]): SqlQuery {
+  const p = new Params();
+  const expected = selectLookupRowsWith(model, { lookupTick: 'source', recordIds: { ids } }, p);
+  const type = p.add(model.name);
+  const list = p.add([...ids]);
+  const text = `WITH e AS MATERIALIZED (
+${expected}
+), j AS (
+  SELECT e.data AS e_data, a.data AS a_data,
+         ${VERIFIED_COLUMNS.map((c) => `e.${c}::text AS e_${c}, a.${c}::text AS a_${c}`).join(',\n         ')}
+    FROM e JOIN ${LOOKUP_TABLE} AS a ON a.record_type = ${type}::text AND a.record_id = e.record_id
+   WHERE a.record_id = ANY(${list}::text[])
+)
+SELECT col AS column, count(*)::int AS rows FROM (
+  SELECT 'data.' || k.key AS col
+    FROM j, LATERAL (SELECT coalesce(x.key, y.key) AS key
+                       FROM jsonb_each(j.e_data::jsonb) AS x FULL JOIN jsonb_each(j.a_data::jsonb) AS y ON x.key = y.key
+                      WHERE x.value IS DISTINCT FROM y.value) AS k
+  ${VERIFIED_COLUMNS.map((c) => `UNION ALL SELECT '${c}' FROM j WHERE e_${c} IS DISTINCT FROM a_${c}`).join('\n  ')}
+) AS diffs
+GROUP BY col ORDER BY count(*) DESC, col`;
   return { text, values: p.values };
 }
 

@@ -1,14 +1,25 @@
 import type pg from 'pg';
 import { backendPid, cancellableQuery, withClient, type Database } from '../db/connection.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
-import type { ModelRegistry } from './registry.js';
+import { hasColumn, resolveTable } from '../db/catalog.js';
+import { TOMBSTONES_TABLE } from '../schema/tool.js';
+import { lastPublishedTick } from './guards.js';
+import { applyHost, type Host } from './host.js';
+import { resolveHost } from './hosts/index.js';
+import type { ModelDefinition, ModelRegistry } from './registry.js';
 import { assertSourceTables } from './source.js';
 import {
-  lastBuildTick, prepareLookupSession, releaseBuildLock, stagedRowsQuery, tryBuildLock, verifyModelQuery, type VerifyProblem,
+  prepareLookupSession, releaseBuildLock, stagedRowsQuery, tryBuildLock, verifyColumnsQuery, verifyModelQuery, type VerifyProblem, type VerifyQueryOptions,
 } from './sql.js';
 
 /** Kinds of problem `verify` reports: the per-model ones plus `unknown_type` (lookup rows of a type the registry lacks). */
 export type VerifyProblemKind = VerifyProblem | 'unknown_type';
+
+/** How many of a sample of a model's differing rows differ in one column (`data.<key>` for a key of `data`). */
+export interface ColumnDifference {
+  column: string;
+  rows: number;
+}
 
 /** One problem's count and examples. */
 export interface ProblemReport {
@@ -22,13 +33,19 @@ export interface ModelVerifyReport {
   model: string;
   /** Source changes after the last build (not problems: the next build picks them up). */
   pending: number;
+  /** Rows flagged `needs_rebuild` (not problems: the next build's flag pass, or a rebuild, re-derives them). */
+  pendingRebuild: number;
   problems: Partial<Record<VerifyProblemKind, ProblemReport>>;
+  /** For `data_differs` and `filters_differ`: which columns differ, over a sample of up to 200 of those rows. */
+  differences: ColumnDifference[];
   durationMs: number;
 }
 
 /** What `verifyLookup` found (the `--json` shape of `sync-lookup verify`). */
 export interface VerifyResult {
   ok: boolean;
+  /** The host whose conventions the expected rows follow. */
+  host: string;
   /** The last build's end tick; source changes at or after it are `pending`. Null before the first build. */
   lastEndTick: number | null;
   /** A build held the build lock, so staged rows were not checked (they are legitimately there). */
@@ -49,6 +66,8 @@ export interface VerifyOptions {
   types?: readonly string[];
   /** Examples per problem. Default 10. */
   examples?: number;
+  /** The deployment's conventions; default: the host recorded in the database, else detected. */
+  host?: Host;
   signal?: AbortSignal;
   onProgress?: (event: VerifyEvent) => void;
 }
@@ -70,36 +89,45 @@ function addExample(into: Partial<Record<VerifyProblemKind, ProblemReport>>, kin
  */
 export async function verifyLookup(db: Database, options: VerifyOptions): Promise<VerifyResult> {
   const started = Date.now();
-  const models = options.registry.select(options.types);
+  options.registry.select(options.types); // unknown names: ConfigError before connecting
   const max = options.examples ?? 10;
   return withClient(db, { purpose: 'verify' }, async (client) => {
     await prepareLookupSession(client);
+    const host = options.host ?? (await resolveHost(client)).host;
+    const models = applyHost(options.registry, host).select(options.types);
     await assertSourceTables(client, models);
     const pid = await backendPid(client);
-    const last = await client.query<{ end_tick: string }>(lastBuildTick().text);
-    const lastEndTick = last.rows[0] ? Number(last.rows[0].end_tick) : null;
-    const dataType = await lookupDataType(client);
+    const lastEndTick = await lastPublishedTick(client);
+    const since = await host.since(client);
+    const queryOptions: VerifyQueryOptions = {
+      builtBeforeTick: since === null ? null : since + 1, examples: max,
+      tombstones: host.description.deletes === 'tombstones' && !!(await resolveTable(client, TOMBSTONES_TABLE)),
+      flags: await hasColumn(client, { schema: 'public', name: LOOKUP_TABLE }, 'needs_rebuild'),
+    };
     const totals: VerifyResult['problems'] = {};
     const reports: ModelVerifyReport[] = [];
     for (const [index, model] of models.entries()) {
       options.onProgress?.({ type: 'verify_model', model: model.name, index, total: models.length });
-      const t0 = Date.now();
-      const q = verifyModelQuery(model, { builtBeforeTick: lastEndTick, examples: max, dataType });
-      const { rows } = await cancellableQuery<{ problem: string; count: string; examples: string[] }>(db, client, pid, q.text, q.values, options.signal);
-      const report: ModelVerifyReport = { model: model.name, pending: 0, problems: {}, durationMs: 0 };
-      for (const r of rows) {
-        if (r.problem === 'pending') { report.pending = Number(r.count); continue; }
-        const kind = r.problem as VerifyProblem;
-        addExample(report.problems, kind, Number(r.count), r.examples, max);
-        addExample(totals, kind, Number(r.count), r.examples.map((id) => `${model.name}:${id}`), max);
+      const report = await verifyModel({ db, client, pid, signal: options.signal }, model, queryOptions);
+      for (const [kind, p] of Object.entries(report.problems)) {
+        addExample(totals, kind as VerifyProblemKind, p.count, p.examples.map((id) => `${model.name}:${id}`), max);
       }
-      report.durationMs = Date.now() - t0;
       reports.push(report);
     }
 
+    // Staged rows are legitimate while a build runs: ours (the build lock) or the host's own builder.
     let buildRunning = false;
     if (await tryBuildLock(client)) {
       try {
+        buildRunning = (await host.foreignBuilder(client)) !== null;
+        if (!buildRunning) await reportStaged();
+      } finally {
+        await releaseBuildLock(client);
+      }
+    } else {
+      buildRunning = true;
+    }
+    async function reportStaged() {
         const q = stagedRowsQuery({ types: models.map((m) => m.name), examples: max });
         const { rows } = await cancellableQuery<{ record_type: string; count: string; examples: string[] }>(db, client, pid, q.text, q.values, options.signal);
         for (const r of rows) {
@@ -107,26 +135,38 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
           if (report) addExample(report.problems, 'staged', Number(r.count), r.examples, max);
           addExample(totals, 'staged', Number(r.count), r.examples.map((id) => `${r.record_type}:${id}`), max);
         }
-      } finally {
-        await releaseBuildLock(client);
-      }
-    } else {
-      buildRunning = true;
     }
 
     if (!options.types?.length) {
       for (const u of await unknownTypes(client, options.registry.names)) addExample(totals, 'unknown_type', u.count, [`${u.type}:*`], max);
     }
     return {
-      ok: Object.keys(totals).length === 0, lastEndTick, buildRunning, problems: totals, models: reports, durationMs: Date.now() - started,
+      ok: Object.keys(totals).length === 0, host: host.name, lastEndTick, buildRunning, problems: totals, models: reports, durationMs: Date.now() - started,
     };
   });
 }
 
-async function lookupDataType(client: pg.ClientBase): Promise<'json' | 'jsonb'> {
-  const { rows } = await client.query<{ t: string }>(
-    `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`, [LOOKUP_TABLE]);
-  return rows[0]?.t === 'jsonb' ? 'jsonb' : 'json';
+/** One model's comparison, and for differing rows the columns that differ (over a sample). */
+async function verifyModel(
+  s: { db: Database; client: pg.ClientBase; pid: number; signal: AbortSignal | undefined }, model: ModelDefinition, o: VerifyQueryOptions,
+): Promise<ModelVerifyReport> {
+  const t0 = Date.now();
+  const q = verifyModelQuery(model, o);
+  const { rows } = await cancellableQuery<{ problem: string; count: string; examples: string[]; sample: string[] }>(s.db, s.client, s.pid, q.text, q.values, s.signal);
+  const report: ModelVerifyReport = { model: model.name, pending: 0, pendingRebuild: 0, problems: {}, differences: [], durationMs: 0 };
+  const differing: string[] = [];
+  for (const r of rows) {
+    if (r.problem === 'pending') { report.pending = Number(r.count); continue; }
+    if (r.problem === 'pending_rebuild') { report.pendingRebuild = Number(r.count); continue; }
+    addExample(report.problems, r.problem as VerifyProblem, Number(r.count), r.examples, o.examples ?? 10);
+    if (r.problem === 'data_differs' || r.problem === 'filters_differ') differing.push(...r.sample);
+  }
+  if (differing.length) {
+    const c = verifyColumnsQuery(model, differing);
+    report.differences = (await cancellableQuery<ColumnDifference>(s.db, s.client, s.pid, c.text, c.values, s.signal)).rows;
+  }
+  report.durationMs = Date.now() - t0;
+  return report;
 }
 
 /**

@@ -13,6 +13,16 @@ export function knownLookupTypes(registry: ModelRegistry = builtinRegistry()): s
 }
 
 /**
+ * The record types of live models: registered and not `legacy` (purging one loses rows no build restores).
+ *
+ * @example
+ * liveLookupTypes().includes('encounter_medications') // false: a legacy model
+ */
+export function liveLookupTypes(registry: ModelRegistry = builtinRegistry()): string[] {
+  return registry.models.filter((m) => !m.legacy).map((m) => m.name);
+}
+
+/**
  * The registry models for `types`, each checked to have its source table: rebuild and resync re-read
  * sources, so a type that is not a registered model, or whose table is missing, is refused up front
  * (ConfigError naming every such type at once).

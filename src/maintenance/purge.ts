@@ -2,20 +2,36 @@ import type pg from 'pg';
 import { quoteIdent, quoteQualified, type QualifiedName } from '../db/quote.js';
 import type { ModelRegistry } from '../lookup/registry.js';
 import { detectLayout, typePartitions, type Layout, type TypePartition } from '../schema/partitioned.js';
-import { CLOCK_TABLE } from '../lookup/source.js';
+import { hasColumn } from '../db/catalog.js';
+import { ConfigError } from '../db/errors.js';
+import type { Host } from '../lookup/host.js';
+import { resolveHost } from '../lookup/hosts/index.js';
 import { releaseBuildLock, tryBuildLock } from '../lookup/sql.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-run.js';
 import { batchTuning, type BatchTuning } from './batches.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
-import { knownLookupTypes } from './models.js';
+import { knownLookupTypes, liveLookupTypes } from './models.js';
 import { normalizeTypes, presentTypes, requireKnown, requireRecordTypeIndex } from './record-types.js';
+import { rebuildRecordTypes } from './rebuild.js';
 import { declareHeldCursor, openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
 
 /** Options of `purgeRecordTypes`. */
 export interface PurgeOptions extends OperationOptions {
   /** The model registry whose names count as known types (default: the built-in one). */
   registry?: ModelRegistry;
+  /**
+   * Purge a type that is still registered (a live type), then rebuild it from its sources, as one resumable
+   * unit: the model is queued with the host's rebuild queue first, so even an interruption before the rebuild
+   * leaves the next build to restore it. Without it (or `force`) a live type is refused.
+   */
+  thenRebuild?: boolean;
+  /** Purge a live type without rebuilding it (it is still queued with the host's rebuild queue). */
+  force?: boolean;
+  /** Types with no rows in sync_lookup are skipped instead of refused (re-runnable migrations). */
+  ifPresent?: boolean;
+  /** The deployment's conventions; default: the host recorded in the database, else detected. */
+  host?: Host;
 }
 
 const LOOKUP: QualifiedName = { schema: 'public', name: LOOKUP_TABLE };
@@ -85,15 +101,51 @@ async function purgeStrategies(session: WorkSession, types: string[], layout: La
   });
 }
 
-async function validatePurge(session: WorkSession, input: string[], registry?: ModelRegistry): Promise<string[]> {
-  const types = normalizeTypes(input);
+async function validatePurge(session: WorkSession, input: string[], options: PurgeOptions): Promise<string[]> {
+  let types = normalizeTypes(input);
+  const registered = new Set(knownLookupTypes(options.registry));
+  const liveTypes = new Set(liveLookupTypes(options.registry));
+  if (options.ifPresent) {
+    const inTable = new Set(await presentTypes(session.client));
+    types = types.filter((t) => inTable.has(t));
+    if (!types.length) return [];
+  }
+  const live = types.filter((t) => liveTypes.has(t));
+  if (live.length && !options.thenRebuild && !options.force) {
+    throw new ConfigError('live_type',
+      `${live.map((t) => JSON.stringify(t)).join(', ')} ${live.length > 1 ? 'are' : 'is a'} registered model${live.length > 1 ? 's' : ''} (live): ` +
+      'a build only reads source rows changed since the last one, so purged rows of a live type would never come back. ' +
+      'Use --then-rebuild to purge and rebuild from the sources, or --force to purge and leave the rebuild to the host\'s rebuild queue; ' +
+      'to remove a model that no longer syncs, leave it out of the registry (--models). Nothing was deleted', { live });
+  }
   // A removed model is purged precisely because it is no longer registered: types present in the table count as known.
   // The table's types are listed only when a name is not registered (the skip scan steps over the index
   // entries of every type, dead ones included, which costs heap visits right after a large delete).
-  const registered = new Set(knownLookupTypes(registry));
   if (types.every((t) => registered.has(t))) return types;
   requireKnown(types, new Set([...registered, ...(await presentTypes(session.client))]));
   return types;
+}
+
+/** Flagged rows (`needs_rebuild`) of these types, through the partial index hosts keep on them; 0 without the column. */
+async function flaggedRows(client: pg.ClientBase, types: string[]): Promise<number> {
+  if (!(await hasColumn(client, { schema: 'public', name: LOOKUP_TABLE }, 'needs_rebuild'))) return 0;
+  const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${T} WHERE record_type = ANY($1::text[]) AND needs_rebuild`, [types]);
+  return rows[0]?.n ?? 0;
+}
+
+/** Before the first delete: live types go to the host's rebuild queue, and flagged rows about to go are reported. */
+async function preparePurge(h: JobHandle, types: string[], options: PurgeOptions): Promise<void> {
+  await h.phase('queue', async () => {
+    const live = types.filter((t) => liveLookupTypes(options.registry).includes(t));
+    if (live.length) {
+      const host = options.host ?? (await resolveHost(h.session.client)).host;
+      await h.session.unit(h.tuning.lockTimeoutMs, async () => { for (const t of live) await host.queueModel(h.session.client, t); });
+      h.emit({ type: 'phase', phase: 'queue', detail: `queued ${live.join(', ')} for a rebuild with the ${host.name} host's rebuild queue (${host.description.rebuildQueue})` });
+    }
+    const flagged = await flaggedRows(h.session.client, types);
+    h.cursor.state.flaggedRows = flagged;
+    if (flagged) h.emit({ type: 'warning', message: `${flagged} of the rows to purge are flagged needs_rebuild; they are purged too` });
+  });
 }
 
 async function runPurge(h: JobHandle, types: string[], strategies: TypeStrategy[]): Promise<void> {
@@ -207,12 +259,11 @@ async function estimateRows(session: WorkSession, types: string[]): Promise<numb
   return rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? Number.POSITIVE_INFINITY;
 }
 
-/** The sync clock's tick, or null without a clock (no build has ever run here: nothing bounds new rows' ticks). */
-async function clockTick(client: pg.ClientBase): Promise<number | null> {
-  const { rows: [t] } = await client.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`, [CLOCK_TABLE]);
-  if (!t?.ok) return null;
-  const { rows } = await client.query<{ tick: string }>(`select tick::text as tick from ${quoteIdent(CLOCK_TABLE)}`);
-  return rows[0] ? Number(rows[0].tick) : null;
+/** The host clock's tick, or null without a clock (nothing then bounds new rows' ticks). */
+async function clockTick(client: pg.ClientBase, requested?: Host): Promise<number | null> {
+  const host = requested ?? (await resolveHost(client)).host;
+  const ready = await host.assertReady(client).then(() => true, () => false);
+  return ready ? host.currentTick(client) : null;
 }
 
 /**
@@ -242,13 +293,16 @@ async function purgeRelations(h: JobHandle, _types: string[], strategies: TypeSt
 }
 
 /** The job spec of purge (used by `purgeRecordTypes` and the seed-migration helpers). */
-export function purgeSpec(registry?: ModelRegistry): JobSpec {
+export function purgeSpec(options: PurgeOptions = {}): JobSpec {
   return {
     operation: 'purge',
     key: {},
-    validate: (session, types) => validatePurge(session, types, registry),
+    validate: (session, types) => validatePurge(session, types, options),
     strategies: purgeStrategies,
-    run: runPurge,
+    async run(h, types, strategies) {
+      await preparePurge(h, types, options);
+      await runPurge(h, types, strategies);
+    },
     changedRelations: purgeRelations,
   };
 }
@@ -264,8 +318,46 @@ export function purgeSpec(registry?: ModelRegistry): JobSpec {
  * const r = await purgeRecordTypes(db, { types: ['encounter_medications'], onProgress: (p) => log(p.rows_done) });
  * console.log(r.rows_deleted, r.strategy, r.vacuum_ms);
  */
-export async function purgeRecordTypes(target: MaintenanceTarget, options: PurgeOptions): Promise<OperationResult> {
-  return runJob(target, purgeSpec(options.registry), options);
+export async function purgeRecordTypes(target: MaintenanceTarget, options: PurgeOptions): Promise<PurgeResult> {
+  const types = options.ifPresent ? await typesPresent(target, options) : options.types;
+  if (options.ifPresent && !types?.length) return { ...skippedPurge(options.types ?? []), rebuild: null };
+  const purged = await runJob(target, purgeSpec(options), { ...options, ...(types ? { types } : {}) });
+  const result: PurgeResult = { ...purged, skipped_types: (options.types ?? []).filter((t) => !purged.record_types.includes(t)), rebuild: null };
+  const live = purged.record_types.filter((t) => liveLookupTypes(options.registry).includes(t));
+  if (options.thenRebuild && live.length) {
+    const { host, ...rest } = options;
+    result.rebuild = await rebuildRecordTypes(target, { ...rest, ...(host ? { host } : {}), types: live, dequeue: true });
+  }
+  return result;
+}
+
+/** The result of a purge with nothing to do (`ifPresent` and none of the types has rows). */
+function skippedPurge(types: string[]): Omit<PurgeResult, 'rebuild'> {
+  return {
+    operation: 'purge', record_types: [], skipped_types: types, layout: 'plain', mode: 'batches', job_id: 0, resumed: false, strategy: 'none', strategies: [],
+    rows_affected: 0, rows_deleted: 0, rows_inserted: 0, rows_updated: 0, batches: 0, operation_ms: 0, analyze_ms: 0, duration_ms: 0,
+    analyze: { ran: false, policy: 'never', reason: 'nothing to purge: none of the types has rows (--if-present)', ms: 0, changed_rows: 0, threshold_rows: 0, targets: [] },
+    vacuum: { ran: false, reason: 'nothing to purge', sql: null, vacuum_ms: 0, dead_tuples_before: null, dead_tuples_after: null, targets: [] },
+    vacuum_ms: 0, dead_tuples_before: null, dead_tuples_after: null,
+  };
+}
+
+/** What `purgeRecordTypes` did: the purge job's result, the types skipped by `ifPresent`, and the rebuild that followed (`thenRebuild`). */
+export interface PurgeResult extends OperationResult {
+  /** Types skipped because `ifPresent` found no rows of them. */
+  skipped_types: string[];
+  /** The rebuild of the live types that followed (`thenRebuild`), or null. */
+  rebuild: OperationResult | null;
+}
+
+/** The requested types that have rows in sync_lookup or a registered model (`ifPresent`). */
+async function typesPresent(target: MaintenanceTarget, options: PurgeOptions): Promise<string[]> {
+  const session = await openWorkSession(target, 'purge');
+  try {
+    return await validatePurge(session, options.types ?? [], options);
+  } finally {
+    await session.close();
+  }
 }
 
 /**
@@ -279,7 +371,7 @@ export async function planPurge(target: MaintenanceTarget, options: PurgeOptions
   try {
     await requireRecordTypeIndex(session.client);
     const layout = (await detectLayout(session.client)) as Layout;
-    const types = await validatePurge(session, options.types ?? [], options.registry);
+    const types = await validatePurge(session, options.types ?? [], options);
     const strategies = await purgeStrategies(session, types, layout);
     const batched = strategies.filter((s) => s.strategy === 'keyset_batches').map((s) => s.record_type);
     const statements: PlannedStatement[] = [];

@@ -2,9 +2,13 @@ import type pg from 'pg';
 import { LockNotAcquiredError } from '../db/errors.js';
 import { quoteIdent, type QualifiedName } from '../db/quote.js';
 import { builtinRegistry, type ModelDefinition, type ModelRegistry } from '../lookup/registry.js';
-import { tockClock } from '../lookup/source.js';
+import { hasColumn } from '../db/catalog.js';
+import { assertDataShapes, assertPublishable } from '../lookup/guards.js';
+import { applyHost, type Host } from '../lookup/host.js';
+import { resolveHost } from '../lookup/hosts/index.js';
+import { sourceIdType } from '../lookup/source.js';
 import {
-  LOOKUP_WRITE_COLUMNS, prepareLookupSession, releaseBuildLock, selectLookupRows, tryBuildLock, type SourceCursor, type SqlQuery,
+  LOOKUP_WRITE_COLUMNS, castableIdType, prepareLookupSession, releaseBuildLock, selectLookupRows, tryBuildLock, type SourceCursor, type SqlQuery,
 } from '../lookup/sql.js';
 import { detectLayout, typePartitions, type Layout } from '../schema/partitioned.js';
 import { LOOKUP_TABLE, STAGED_TICK } from '../schema/sync-lookup.js';
@@ -43,6 +47,28 @@ export interface RebuildOptions extends OperationOptions {
   registry?: ModelRegistry;
   /** How long a batch waits for a running build to release the build lock before giving up. Default 120 000 ms. */
   buildLockWaitMs?: number;
+  /** The deployment's conventions; default: the host recorded in the database, else detected (see resolveHost). */
+  host?: Host;
+  /** Rewrite `data` even where its key set differs from the existing rows' (otherwise ConfigError `data_shape_change`). */
+  acceptShapeChange?: boolean;
+  /** Remove the types from the host's rebuild queue once rebuilt (a live purge queued them: `purge --then-rebuild`). */
+  dequeue?: boolean;
+}
+
+/** What a rebuild job works with: the host, the registry with its conventions, whether the lookup has flags. */
+interface RebuildContext {
+  host: Host;
+  registry: ModelRegistry;
+  flags: boolean;
+}
+
+async function rebuildContext(client: pg.ClientBase, options: RebuildOptions): Promise<RebuildContext> {
+  const host = options.host ?? (await resolveHost(client)).host;
+  await host.assertReady(client);
+  return {
+    host, registry: applyHost(options.registry ?? builtinRegistry(), host),
+    flags: await hasColumn(client, { schema: 'public', name: LOOKUP_TABLE }, 'needs_rebuild'),
+  };
 }
 
 const T = quoteIdent(LOOKUP_TABLE);
@@ -51,19 +77,23 @@ const COMPARED = LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== '
 /**
  * One upsert batch of a rebuild: the source rows after `after` (up to `limit`) as lookup rows at `tick`,
  * written only where new or different (all of them with `repull`). Returns one row
- * `{ read, inserted, updated, last_tick, last_id }`.
+ * `{ read, inserted, updated, last_tick, last_id }`. With `flags` (a lookup with `needs_rebuild`) a flagged row
+ * counts as different, and every written row's flag is cleared (a stub with NULL data is healed).
  *
  * @example
  * const q = rebuildBatchQuery(model, { tick: 1234, repull: false, limit: 1000 });
  */
-export function rebuildBatchQuery(model: ModelDefinition, options: { tick: number; repull: boolean; limit: number; after?: SourceCursor }): SqlQuery {
+export function rebuildBatchQuery(model: ModelDefinition, options: { tick: number; repull: boolean; limit: number; after?: SourceCursor; flags?: boolean }): SqlQuery {
   const src = selectLookupRows(model, { lookupTick: options.tick, limit: options.limit, ...(options.after ? { after: options.after } : {}) });
   const repull = `$${src.values.length + 1}::boolean`;
   const cols = LOOKUP_WRITE_COLUMNS.join(', ');
-  const differs = `(${COMPARED.map((c) => (c === 'data' ? 'l.data::text' : `l.${c}`)).join(', ')}) IS DISTINCT FROM ` +
-    `(${COMPARED.map((c) => (c === 'data' ? 'src.data::text' : `src.${c}`)).join(', ')})`;
-  const updates = LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type').map((c) => `${c} = EXCLUDED.${c}`).join(', ');
-  const sets = LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type').map((c) => `${c} = c.${c}`).join(', ');
+  // Rows built by json_build_object are compared as jsonb: the host's builder may order keys differently.
+  const json = model.dataBuilder === 'json_build_object' ? 'jsonb' : 'text';
+  const differs = `(${COMPARED.map((c) => (c === 'data' ? `l.data::${json}` : `l.${c}`)).join(', ')}) IS DISTINCT FROM ` +
+    `(${COMPARED.map((c) => (c === 'data' ? `src.data::${json}` : `src.${c}`)).join(', ')})${options.flags ? ' OR l.needs_rebuild' : ''}`;
+  const clear = options.flags ? ['needs_rebuild = false'] : [];
+  const updates = [...LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type').map((c) => `${c} = EXCLUDED.${c}`), ...clear].join(', ');
+  const sets = [...LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type').map((c) => `${c} = c.${c}`), ...clear].join(', ');
   // Existing rows are changed by a plain UPDATE joined on the unique key (one heap update and its index
   // entries per row); INSERT … ON CONFLICT DO UPDATE would first attempt a speculative insertion and lock
   // the conflicting row (an extra probe and WAL record per row, ~5 % of a rebuild's time). Only rows with
@@ -94,36 +124,33 @@ SELECT (SELECT count(*) FROM src)::int AS read,
   return { text, values: [...src.values, options.repull] };
 }
 
-/** The source table's `id` type, so lookup `record_id`s (text) can be compared through its primary key. */
-async function sourceIdType(client: pg.ClientBase, table: string): Promise<string> {
-  const { rows } = await client.query<{ t: string }>(
-    `select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = to_regclass(format('%I', $1::text)) and attname = 'id'`, [table]);
-  return rows[0]?.t ?? 'text';
-}
-
 const MAX_TICK = '9223372036854775807';
 
-const CASTABLE: Record<string, RegExp> = {
-  uuid: /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i,
-  integer: /^-?\d{1,9}$/,
-  bigint: /^-?\d{1,18}$/,
-};
+/** The source key type record ids are compared as through the primary key (uuid, integer, bigint ids); undefined: as text. */
+function typedKey(model: ModelDefinition, idType: string): string | undefined {
+  return model.recordId === undefined && ['uuid', 'integer', 'bigint'].includes(idType) ? idType : undefined;
+}
 
-/** The stale-row statements for a model (collect once; delete one re-checked batch). */
-export function staleRowsSql(model: ModelDefinition, idType: string): { collect: (cursor: string) => string; deleteBatch: string } {
+/**
+ * The stale-row statements for a model (collect once; delete one re-checked batch). `idType` is the type
+ * the batch's record ids are compared as (see castableIdType); undefined compares the record id's text.
+ */
+export function staleRowsSql(model: ModelDefinition, idType: string | undefined): { collect: (cursor: string) => string; deleteBatch: string } {
   const src = quoteIdent(model.name);
-  const typed = idType === 'text' || idType.startsWith('character varying') || !CASTABLE[idType];
+  const recordId = `(${model.recordId ?? 's.id'})::text`;
+  // A source filter over the source row alone also decides which rows exist (one over join aliases cannot be checked here).
+  const filter = model.filter && !model.joins?.length ? ` AND (${model.filter})` : '';
   // The source's primary key answers "does this id still exist" when the lookup's text id is cast to its type.
-  const exists = typed
-    ? `EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id::text = x.record_id)`
-    : `EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id = x.record_id::${idType})`;
+  const exists = idType
+    ? `EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id = x.record_id::${idType}${filter})`
+    : `EXISTS (SELECT 1 FROM ${src} AS s WHERE ${recordId} = x.record_id${filter})`;
   return {
     // $3: only rows below this tick (a repull rewrote every row with a source at or above it); NULL: every row.
     collect: (cursor) =>
       `DECLARE ${quoteIdent(cursor)} SCROLL CURSOR WITH HOLD FOR SELECT l.id, l.record_id FROM ${T} AS l ` +
       `WHERE l.record_type = $1::text AND ($2::bigint IS NULL OR l.id > $2) ` +
       `AND l.updated_at_sync_tick < coalesce($3::bigint, ${MAX_TICK}) ` +
-      `AND NOT EXISTS (SELECT 1 FROM ${src} AS s WHERE s.id::text = l.record_id) ORDER BY l.id`,
+      `AND NOT EXISTS (SELECT 1 FROM ${src} AS s WHERE ${recordId} = l.record_id${filter}) ORDER BY l.id`,
     deleteBatch: `DELETE FROM ${T} AS l USING unnest($1::bigint[], $2::text[]) AS x(id, record_id)
  WHERE l.id = x.id AND l.record_type = $3::text AND l.record_id = x.record_id AND NOT ${exists}`,
   };
@@ -164,28 +191,32 @@ async function rebuildStrategies(session: WorkSession, types: string[], layout: 
 }
 
 function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): JobSpec {
-  const registry = options.registry ?? builtinRegistry();
   const repull = operation === 'resync' || !!options.repull;
+  let context: RebuildContext | undefined;
   return {
     operation,
     key: { repull },
     async validate(session, input) {
       const types = normalizeTypes(input);
-      await modelsWithSources(session.client, types, registry);
+      context = await rebuildContext(session.client, options);
+      const models = await modelsWithSources(session.client, types, context.registry);
+      await assertDataShapes(session.client, models, { accept: !!options.acceptShapeChange });
       return types;
     },
     strategies: rebuildStrategies,
     async run(h, types) {
       await prepareLookupSession(h.session.client);
-      const models = types.map((t) => registry.get(t));
+      const ctx = context ??= await rebuildContext(h.session.client, options);
+      const models = types.map((t) => ctx.registry.get(t));
       const { rows: est } = await h.session.client.query<{ n: string }>(
         `select coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint::text as n from unnest($1::text[]) t(name) join pg_class c on c.oid = to_regclass(format('%I', t.name))`,
         [types]);
       if (h.rowsTotal === null) await h.setTotal(Number(est[0]?.n ?? 0));
       for (const model of models) {
-        await h.phase(`upsert:${model.name}`, () => upsertPhase(h, model, repull, options.buildLockWaitMs ?? 120_000));
+        await h.phase(`upsert:${model.name}`, () => upsertPhase(h, ctx, model, repull, options.buildLockWaitMs ?? 120_000));
         await h.phase(`stale:${model.name}`, () => stalePhase(h, model, repull));
       }
+      if (options.dequeue) await h.session.unit(h.tuning.lockTimeoutMs, () => ctx.host.dequeueModels(h.session.client, types));
     },
     async changedRelations(h, types) {
       const lookup: QualifiedName = { schema: 'public', name: LOOKUP_TABLE };
@@ -198,12 +229,12 @@ function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): 
   };
 }
 
-async function upsertPhase(h: JobHandle, model: ModelDefinition, repull: boolean, buildLockWaitMs: number): Promise<void> {
+async function upsertPhase(h: JobHandle, ctx: RebuildContext, model: ModelDefinition, repull: boolean, buildLockWaitMs: number): Promise<void> {
   for (;;) {
     const after = h.cursor.after ? (JSON.parse(h.cursor.after) as SourceCursor) : undefined;
     const limit = h.sizer.rows;
     const one = async (tick: number) => h.batch(async () => {
-      const q = rebuildBatchQuery(model, { tick, repull, limit, ...(after ? { after } : {}) });
+      const q = rebuildBatchQuery(model, { tick, repull, limit, flags: ctx.flags, ...(after ? { after } : {}) });
       const { rows: [r] } = await h.session.query<{ read: number; inserted: number; updated: number; last_tick: string | null; last_id: string | null }>(
         q.text, q.values, h.signal);
       const read = r?.read ?? 0;
@@ -216,14 +247,34 @@ async function upsertPhase(h: JobHandle, model: ModelDefinition, repull: boolean
     const r = h.session.mode === 'caller_transaction'
       ? await one(STAGED_TICK)
       : await withBuildLock(h, buildLockWaitMs, async () => {
-        const tick = await tockClock(h.session.client);
+        const foreign = await ctx.host.foreignBuilder(h.session.client, [model.name]);
+        if (foreign) throw new LockNotAcquiredError('host_builder_running', `paused: the host's own builder is at work (${foreign}); the job is resumable: run it again`);
+        const tick = await ctx.host.tock(h.session.client);
+        await assertPublishable(h.session.client, ctx.host, { tick, what: `rebuild ${model.name}` });
         // Saved with the batch: the stale phase of a repull looks only below the phase's first tick.
         const key = firstTickKey(model);
         if (typeof h.cursor.state[key] !== 'number') h.cursor.state[key] = tick;
-        return one(tick);
+        if (ctx.host.jobPublish === 'tick') return one(tick);
+        const staged = await one(STAGED_TICK);
+        await publishStaged(h, ctx.host, model.name, tick);
+        return staged;
       });
     if (r.read < limit) return;
   }
+}
+
+/**
+ * The publish transaction of a `staged` host's job batch: this type's staged rows (the batch's, and any an
+ * interrupted run left) move to the host's publish tick, recorded with a ticks row.
+ */
+async function publishStaged(h: JobHandle, host: Host, type: string, coveredBefore: number): Promise<void> {
+  await h.session.unit(h.tuning.lockTimeoutMs, async () => {
+    const endTick = await host.publishTick(h.session.client, coveredBefore);
+    await assertPublishable(h.session.client, host, { tick: endTick, what: `publish ${type}` });
+    await h.session.query(`UPDATE ${T} SET updated_at_sync_tick = $1::bigint WHERE updated_at_sync_tick = $2::bigint AND record_type = $3::text`,
+      [endTick, STAGED_TICK, type]);
+    await host.recordPublish(h.session.client, endTick);
+  });
 }
 
 function firstTickKey(model: ModelDefinition): string {
@@ -232,8 +283,9 @@ function firstTickKey(model: ModelDefinition): string {
 
 async function stalePhase(h: JobHandle, model: ModelDefinition, repull: boolean): Promise<void> {
   const idType = await sourceIdType(h.session.client, model.name);
-  const sql = staleRowsSql(model, idType);
-  const valid = CASTABLE[idType];
+  const typed = typedKey(model, idType);
+  const sql = staleRowsSql(model, typed);
+  const valid = (id: string) => !typed || castableIdType(typed, [id]) !== undefined;
   const cursor = `sync_lookup_stale_${h.jobId}`;
   // After a repull every lookup row whose source row exists was rewritten at a tick at or above the phase's
   // first tick T (the keyset read every source row, including rows written meanwhile: they land at ticks
@@ -248,8 +300,8 @@ async function stalePhase(h: JobHandle, model: ModelDefinition, repull: boolean)
       const { rows } = await h.session.query<{ id: string; record_id: string }>(`FETCH FORWARD ${h.sizer.rows} FROM ${quoteIdent(cursor)}`);
       if (!rows.length) return;
       // An id that cannot even be cast to the source's id type has no source row: delete it without the cast.
-      const castable = valid ? rows.filter((r) => valid.test(r.record_id)) : rows;
-      const hopeless = valid ? rows.filter((r) => !valid.test(r.record_id)) : [];
+      const castable = rows.filter((r) => valid(r.record_id));
+      const hopeless = rows.filter((r) => !valid(r.record_id));
       await h.batch(async () => {
         let deleted = 0;
         if (castable.length) {
@@ -301,21 +353,22 @@ export async function resyncRecordTypes(target: MaintenanceTarget, options: Omit
  * const plan = await planRebuild(db, { types: ['prescriptions'], repull: true });
  */
 export async function planRebuild(target: MaintenanceTarget, options: RebuildOptions, operation: 'rebuild' | 'resync' = 'rebuild'): Promise<DryRunReport> {
-  const registry = options.registry ?? builtinRegistry();
   const repull = operation === 'resync' || !!options.repull;
   const session = await openWorkSession(target, `${operation}-dry-run`);
   try {
     await requireRecordTypeIndex(session.client);
     await prepareLookupSession(session.client);
+    const { registry, flags } = await rebuildContext(session.client, options);
     const layout = (await detectLayout(session.client)) as Layout;
     const types = normalizeTypes(options.types ?? []);
     const models = await modelsWithSources(session.client, types, registry);
     const strategies = await rebuildStrategies(session, types, layout);
     const statements: PlannedStatement[] = [];
     for (const model of models) {
-      const q = rebuildBatchQuery(model, { tick: 0, repull, limit: 1000 });
+      const q = rebuildBatchQuery(model, { tick: 0, repull, limit: 1000, flags });
       statements.push({ purpose: `${model.name}: one upsert batch (1 000 source rows, keyset on the source's tick index)`, sql: q.text, params: q.values, explain: true });
-      const stale = staleRowsSql(model, await sourceIdType(session.client, model.name));
+      const idType = await sourceIdType(session.client, model.name);
+      const stale = staleRowsSql(model, typedKey(model, idType));
       statements.push({ purpose: `${model.name}: collect rows whose source is gone (once)`, sql: stale.collect('c').replace(/^DECLARE .* FOR /, ''), params: [model.name, null, null], explain: true });
     }
     const estimateSql = models.map((m) => `SELECT 1 FROM ${quoteIdent(m.name)}`).join(' UNION ALL ');

@@ -30,9 +30,30 @@ export function requireKnown(types: string[], known: Iterable<string>, what = 'r
   const unknown = types.filter((t) => !set.has(t));
   if (!unknown.length) return;
   const list = [...set].sort();
+  const hints = unknown.map((t) => ({ type: t, closest: closest(t, list) })).filter((h) => h.closest.length);
+  const hint = hints.map((h) => `${JSON.stringify(h.type)}: did you mean ${h.closest.map((c) => JSON.stringify(c)).join(' or ')}?`).join('; ');
   throw new ConfigError('unknown_record_type',
-    `unknown ${what}${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => JSON.stringify(t)).join(', ')}; known: ${list.join(', ') || '(none)'}`,
-    { unknown, known: list });
+    `unknown ${what}${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => JSON.stringify(t)).join(', ')}` +
+    `${hint ? ` (${hint})` : ''}; known: ${list.join(', ') || '(none)'}; with --if-present an absent type is skipped`,
+    { unknown, known: list, closest: Object.fromEntries(hints.map((h) => [h.type, h.closest])) });
+}
+
+/** The known names nearest to `name` by edit distance (at most a third of its length away), best first, up to 3. */
+export function closest(name: string, known: readonly string[]): string[] {
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  return known.map((k) => ({ k, d: editDistance(name, k) })).filter((x) => x.d <= limit)
+    .sort((a, b) => a.d - b.d || a.k.localeCompare(b.k)).slice(0, 3).map((x) => x.k);
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /** The state of the record_type-led index that every record-type operation relies on. */

@@ -47,7 +47,7 @@ describe.runIf(hasServer())('the seed\'s four migrations as example migrations, 
       expect(initial).toHaveLength(1);
       expect(Number(initial[0]!.e)).toBeGreaterThanOrEqual(initialEnd);
       expect(Number(initial[0]!.e)).toBeLessThan(initialEnd + 1000);
-      const jobs = await t.query<{ operation: string; status: string }>(`select operation, status from sync_lookup_jobs order by id`);
+      const jobs = await t.query<{ operation: string; status: string }>(`select operation, status from sync_lookup_tool.jobs order by id`);
       expect(jobs.rows).toEqual([
         { operation: 'resync', status: 'done' }, { operation: 'resync', status: 'done' },
         { operation: 'purge', status: 'done' }, { operation: 'rebuild', status: 'done' }]);

@@ -84,7 +84,7 @@ describe.runIf(hasServer())('lookup build, seed and verify', () => {
         expect(before.models.reduce((n, m) => n + m.pending, 0)).toBeGreaterThan(0);
         const changed = await changedSourceRows(t);
         const { rows: [gone] } = await t.query<{ n: number }>(
-          `select count(*)::int as n from sync_lookup l where exists (select 1 from sync_lookup_tombstones x where x.record_type = l.record_type and x.record_id = l.record_id)`);
+          `select count(*)::int as n from sync_lookup l where exists (select 1 from sync_lookup_tool.tombstones x where x.record_type = l.record_type and x.record_id = l.record_id)`);
         const r = await buildLookup(t.db, { registry, chunkRows: 97 });
         expect(r.rows).toBe(changed);
         expect(r.deleted).toBe(gone!.n);
@@ -94,7 +94,7 @@ describe.runIf(hasServer())('lookup build, seed and verify', () => {
       }
       expect(total.updated * total.inserted * total.softDeleted * total.hardDeleted).toBeGreaterThan(0);
       const { rows: [counts] } = await t.query<{ lookup: number; tombstones: number }>(
-        `select (select count(*)::int from sync_lookup) as lookup, (select count(*)::int from sync_lookup_tombstones) as tombstones`);
+        `select (select count(*)::int from sync_lookup) as lookup, (select count(*)::int from sync_lookup_tool.tombstones) as tombstones`);
       expect(counts!.tombstones).toBe(0);
       const sources = await Promise.all(registry.names.map(async (n) => (await t.query(`select count(*)::int as n from ${n}`)).rows[0]!.n as number));
       expect(counts!.lookup).toBe(sources.reduce((a, b) => a + b, 0));

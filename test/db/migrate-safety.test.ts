@@ -39,7 +39,7 @@ describe.runIf(hasServer())('migrate safety', () => {
     expect(events[0]).toMatchObject({ type: 'advisory_lock_wait' });
     expect(c).toBeInstanceOf(LockNotAcquiredError);
     expect((c as Error).message).toMatch(/another migrate run \(backend pid \d+\) holds the migration lock/);
-    const { rows } = await t.query('select count(*)::int as n from sync_lookup_migrations');
+    const { rows } = await t.query('select count(*)::int as n from sync_lookup_tool.migrations');
     expect(rows[0]!.n).toBe(3);
   });
 
@@ -69,7 +69,7 @@ describe.runIf(hasServer())('migrate safety', () => {
     await holder.end();
     expect(err).toBeInstanceOf(LockNotAcquiredError);
     expect((err as Error).message).toMatch(/after 3 attempts/);
-    const { rows } = await t.query(`select count(*)::int as n from sync_lookup_migrations where name = '0003_add_column'`);
+    const { rows } = await t.query(`select count(*)::int as n from sync_lookup_tool.migrations where name = '0003_add_column'`);
     expect(rows[0]!.n).toBe(0);
   });
 
@@ -98,7 +98,7 @@ describe.runIf(hasServer())('migrate safety', () => {
     const client = await connect(t);
     const leftover = await findIndex(client, { schema: 'public', name: 'sync_lookup_record_type_updated_at_sync_tick' });
     expect(leftover?.valid).toBe(false);
-    const { rows } = await client.query(`select name from sync_lookup_migrations order by name`);
+    const { rows } = await client.query(`select name from sync_lookup_tool.migrations order by name`);
     expect(rows.map((r) => r.name)).toEqual(['0001_baseline']);
 
     const again: MigrationEvent[] = [];

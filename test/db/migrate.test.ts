@@ -79,7 +79,7 @@ describe.runIf(hasServer())('migrate', () => {
     expect(err.code).toBe('migration_failed');
     expect(err.message).toMatch(/0003_bad failed: division by zero; it was rolled back/);
     expect(err.details.sqlstate).toBe('22012');
-    const { rows } = await t.query(`select to_regclass('half') as t, (select count(*)::int from sync_lookup_migrations where name = '0003_bad') as n`);
+    const { rows } = await t.query(`select to_regclass('half') as t, (select count(*)::int from sync_lookup_tool.migrations where name = '0003_bad') as n`);
     expect(rows[0]).toEqual({ t: null, n: 0 });
   });
 
@@ -97,7 +97,7 @@ describe.runIf(hasServer())('migrate', () => {
     expect(err.message).toMatch(/not transactional: 1 step\(s\) completed/);
     expect(err.details.completed).toEqual([expect.stringContaining('"sl_first"')]);
     const { rows } = await t.query(`select to_regclass('sl_first') is not null as first,
-      exists(select 1 from sync_lookup_migrations where name = '0003_two_indexes') as recorded`);
+      exists(select 1 from sync_lookup_tool.migrations where name = '0003_two_indexes') as recorded`);
     expect(rows[0]).toEqual({ first: true, recorded: false });
   });
 });

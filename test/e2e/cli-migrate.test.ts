@@ -39,7 +39,7 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup migrate / status (built C
     expect(r.code).toBe(130);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(r.stderr).toMatch(/0100_slow was cancelled and rolled back; the ledger is unchanged/);
-    const { rows } = await t.query(`select array_agg(name order by name) as names, to_regclass('slow_marker') as marker from sync_lookup_migrations`);
+    const { rows } = await t.query(`select array_agg(name order by name) as names, to_regclass('slow_marker') as marker from sync_lookup_tool.migrations`);
     expect(rows[0]).toEqual({ names: ['0001_baseline', '0002_sync_lookup_record_type_index'], marker: null });
   });
 
