@@ -2,11 +2,14 @@ import type { Command } from 'commander';
 import { databaseFromUrl, withClient, type Database } from '../db/connection.js';
 import { startEmbedded, stopEmbedded } from '../db/embedded.js';
 import { CancelledError, ConfigError } from '../db/errors.js';
+import type { Host } from '../lookup/host.js';
+import { HOSTS, parseHostName } from '../lookup/hosts/index.js';
 import { Output, exitCodeOf } from './output.js';
 
 /** Options every command accepts (defined on the program). */
 export interface GlobalOptions {
   databaseUrl?: string;
+  host?: string;
   verbose?: boolean;
   embeddedDir?: string;
 }
@@ -87,6 +90,18 @@ export function action<A extends unknown[]>(
       process.off('SIGTERM', onSigint);
     }
   };
+}
+
+/**
+ * The host the user forced (`--host`, else `SYNC_LOOKUP_HOST`), or undefined: the library then uses the one
+ * recorded in the database, else the detected one.
+ */
+export function forcedHost(ctx: CommandContext): { host?: Host } {
+  const flag = ctx.globals.host;
+  const env = process.env.SYNC_LOOKUP_HOST;
+  if (flag !== undefined) return { host: HOSTS[parseHostName(flag, '--host')] };
+  if (env !== undefined && env.trim() !== '') return { host: HOSTS[parseHostName(env, 'SYNC_LOOKUP_HOST')] };
+  return {};
 }
 
 /** Parses a positive integer option, naming the option and the bad value on failure. */

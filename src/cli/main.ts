@@ -22,6 +22,7 @@ const program = new Command('sync-lookup')
   .description('runs and maintains the sync_lookup table of an offline-first sync server on PostgreSQL')
   .option('--database-url <url>', 'PostgreSQL connection string (default: $DATABASE_URL, else the embedded server)')
   .option('--embedded-dir <dir>', 'data folder of the embedded server', '.sync-lookup/pg')
+  .option('--host <name>', 'the deployment\'s conventions: builtin or tamanu (default: recorded by migrate, else detected; env SYNC_LOOKUP_HOST)')
   .option('--verbose', 'stack traces and more detail on errors')
   .showHelpAfterError()
   .exitOverride();

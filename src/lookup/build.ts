@@ -157,6 +157,8 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
       const foreign = await host.foreignBuilder(client);
       if (foreign) throw new LockNotAcquiredError('host_builder_running', `not building while the host's own builder works: ${foreign}; try again in a few seconds`);
       const since = await host.since(client);
+      // Read-only checks before the clock moves: the next tick must lie above every published end tick.
+      await assertPublishable(client, host, { tick: (await host.currentTick(client)) + 1, what: 'build' });
       const empty = since === null && !(await client.query(`SELECT 1 FROM ${LOOKUP_TABLE} LIMIT 1`)).rowCount;
       if (!empty) await assertDataShapes(client, models, { accept: !!options.acceptShapeChange });
       const queued = (await host.queuedModels(client)).filter((m) => options.registry.has(m));

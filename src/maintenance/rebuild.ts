@@ -200,6 +200,7 @@ function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): 
       const types = normalizeTypes(input);
       context = await rebuildContext(session.client, options);
       const models = await modelsWithSources(session.client, types, context.registry);
+      await assertPublishable(session.client, context.host, { tick: (await context.host.currentTick(session.client)) + 1, what: `${operation} ${types.join(', ')}` });
       await assertDataShapes(session.client, models, { accept: !!options.acceptShapeChange });
       return types;
     },
@@ -268,6 +269,9 @@ async function upsertPhase(h: JobHandle, ctx: RebuildContext, model: ModelDefini
  * interrupted run left) move to the host's publish tick, recorded with a ticks row.
  */
 async function publishStaged(h: JobHandle, host: Host, type: string, coveredBefore: number): Promise<void> {
+  const { rows: [staged] } = await h.session.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM ${T} WHERE updated_at_sync_tick = $1::bigint AND record_type = $2::text) AS any`, [STAGED_TICK, type]);
+  if (!staged?.any) return; // the batch changed nothing: no tick to publish
   await h.session.unit(h.tuning.lockTimeoutMs, async () => {
     const endTick = await host.publishTick(h.session.client, coveredBefore);
     await assertPublishable(h.session.client, host, { tick: endTick, what: `publish ${type}` });

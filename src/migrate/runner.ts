@@ -42,7 +42,14 @@ export interface MigrationState {
 export interface MigrateResult {
   dryRun: boolean;
   applied: { name: string; transactional: boolean; durationMs: number; adopted: boolean }[];
-  pending: { name: string; transactional: boolean; sql: string[] }[];
+  pending: { name: string; transactional: boolean; sql: string[]; adoption?: AdoptionCheck }[];
+}
+
+/** Under `adopt` with `dryRun`: whether the existing objects have a migration's shape (it would be recorded, not run). */
+export interface AdoptionCheck {
+  adoptable: boolean;
+  /** How the existing objects differ from the migration's shape (when they exist but differ). */
+  problems: string[];
 }
 
 interface LedgerRow { name: string; checksum: string; applied_at: Date; adopted: boolean }
@@ -129,7 +136,10 @@ export async function migrate(db: Database, options: MigrateOptions): Promise<Mi
         applied: [],
         pending: pending.map((m) => ({ name: m.name, transactional: m.transaction, sql: m.plan })),
       };
-      if (options.dryRun) return result;
+      if (options.dryRun) {
+        if (options.adopt) await checkAdoption(client, pending, result);
+        return result;
+      }
       reportMove(await ensureToolSchema(client), emit);
       await ensureLedger(client, options);
       for (const m of pending) {
@@ -163,6 +173,20 @@ async function takeAdvisoryLock(client: pg.ClientBase, timeoutMs: number, emit: 
         { holderPid, timeoutMs });
     }
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Dry run of `--adopt`: the adoption check of each pending migration instead of its DDL. */
+async function checkAdoption(client: pg.ClientBase, pending: Migration[], result: MigrateResult): Promise<void> {
+  for (const [i, m] of pending.entries()) {
+    if (!m.adoptable) continue;
+    const check: AdoptionCheck = await m.adoptable(client).then(
+      (adoptable) => ({ adoptable, problems: [] }),
+      (err: unknown) => ({ adoptable: false, problems: (toSyncLookupError(err).details.problems as string[] | undefined) ?? [toSyncLookupError(err).message] }));
+    result.pending[i] = {
+      ...result.pending[i]!, adoption: check,
+      ...(check.adoptable ? { sql: [`-- adopt: the existing objects have the shape of ${m.name}; it would be recorded as applied, nothing run`] } : {}),
+    };
   }
 }
 

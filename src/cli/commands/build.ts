@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { buildLookup, watchBuild, type BuildEvent, type BuildResult } from '../../lookup/build.js';
 import { resolveRegistry } from '../../lookup/registry.js';
-import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
+import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatMs, table, type Output } from '../output.js';
 
 /** Renders build progress (shared with `seed`). */
 export function renderBuildEvent(out: Output, e: BuildEvent): void {
   switch (e.type) {
     case 'build_start':
-      return out.event(e, `build: source ticks (${e.sinceTick}, ${e.endTick}) → end tick ${e.endTick}${e.initial ? ' (initial build)' : ''}`);
+      return out.event(e, `build (${e.host} host): source ticks (${e.sinceTick}, ${e.endTick})${e.initial ? ' (initial build)' : ''}`);
     case 'model_chunk':
       return out.progress(e, `${e.model}: ${e.totalRows.toLocaleString('en')} rows staged`, null);
     case 'model_done':
@@ -17,6 +17,8 @@ export function renderBuildEvent(out: Output, e: BuildEvent): void {
     case 'tombstones':
       if (e.deleted > 0) out.event(e, `removed ${e.deleted} lookup rows of hard-deleted records`);
       return;
+    case 'flags':
+      return out.event(e, `${e.model}: ${e.healed} flagged rows re-derived, ${e.deleted} whose source is gone deleted`);
     case 'model_start':
     case 'publish':
       return;
@@ -28,7 +30,9 @@ function describe(r: BuildResult): string {
   return [
     ...(changed.length ? [table(['model', 'rows', 'time'], changed.map((m) => [m.model, m.rows.toLocaleString('en'), formatMs(m.durationMs)])), ''] : []),
     `built ${r.rows.toLocaleString('en')} rows (${r.deleted} deleted, ${r.published.toLocaleString('en')} published) at end tick ${r.endTick} ` +
-      `covering source ticks (${r.sinceTick}, ${r.endTick}) in ${formatMs(r.durationMs)}`,
+      `covering source ticks (${r.sinceTick}, ${r.coveredBefore}) on the ${r.host} host in ${formatMs(r.durationMs)}` +
+      (r.flagsHealed || r.flagsDeleted ? `; ${r.flagsHealed} flagged rows re-derived, ${r.flagsDeleted} deleted` : '') +
+      (r.rebuiltModels.length ? `; rebuilt whole: ${r.rebuiltModels.join(', ')}` : ''),
   ].join('\n');
 }
 
@@ -39,10 +43,14 @@ export function registerBuild(program: Command): void {
     .option('--watch <seconds>', 'build again every SECONDS until interrupted', positiveInt('--watch'))
     .option('--chunk <rows>', 'source rows per upsert statement', positiveInt('--chunk'))
     .option('--models <file>', 'model registry file (JSON); default: the built-in registry')
+    .option('--accept-shape-change', 'write data even where its keys differ from the existing rows\' (refused otherwise)')
     .option('--json', 'JSON output (with --watch: one JSON line per build)')
-    .action(action(program, async (ctx: CommandContext, opts: { watch?: number; chunk?: number; models?: string }) => {
+    .action(action(program, async (ctx: CommandContext, opts: { watch?: number; chunk?: number; models?: string; acceptShapeChange?: boolean }) => {
       const registry = await resolveRegistry(opts.models);
-      const base = { registry, signal: ctx.signal, onEvent: (e: BuildEvent) => renderBuildEvent(ctx.out, e), ...(opts.chunk ? { chunkRows: opts.chunk } : {}) };
+      const base = {
+        registry, signal: ctx.signal, onEvent: (e: BuildEvent) => renderBuildEvent(ctx.out, e), ...(opts.chunk ? { chunkRows: opts.chunk } : {}),
+        ...forcedHost(ctx), acceptShapeChange: !!opts.acceptShapeChange,
+      };
       if (opts.watch !== undefined) {
         const intervalMs = opts.watch * 1000;
         await withDatabase(ctx, (db) => watchBuild(db, {

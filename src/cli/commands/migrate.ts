@@ -6,7 +6,11 @@ import { migrate, migrationStatus } from '../../migrate/runner.js';
 import { builtinMigrations } from '../../migrations/index.js';
 import { ensureLayoutPartitions, layoutMigrations } from '../../maintenance/layout.js';
 import { parseLayout } from '../../schema/partitioned.js';
-import { action, withDatabase, type CommandContext } from '../context.js';
+import type { Database } from '../../db/connection.js';
+import type { HostName } from '../../lookup/host.js';
+import { recordHost, resolveHost } from '../../lookup/hosts/index.js';
+import { hostStatus } from '../../lookup/status.js';
+import { action, forcedHost, withDatabase, type CommandContext } from '../context.js';
 import { formatBytes, formatMs, table, type Output } from '../output.js';
 
 async function allMigrations(dir: string | undefined): Promise<Migration[]> {
@@ -70,27 +74,48 @@ export function registerMigrate(program: Command): void {
         adopt: !!opts.adopt,
         signal: ctx.signal,
         onEvent: (e) => renderMigrationEvent(ctx.out, e),
-      })), ...(opts.dryRun ? {} : { partitions: await ensureLayoutPartitions(db) }) }));
+      })), ...(opts.dryRun ? {} : { partitions: await ensureLayoutPartitions(db), host: await recordedHost(ctx, db) }) }));
       ctx.out.result(result, (r) => {
         if (r.dryRun) {
           if (!r.pending.length) return 'nothing to apply';
+          const problems = r.pending.flatMap((p) => p.adoption && !p.adoption.adoptable ? [`-- ${p.name} cannot be adopted: ${p.adoption.problems.join('; ')}`] : []);
+          if (problems.length) return [...problems, ''].join('\n') + r.pending.map((p) => `-- ${p.name}\n${p.sql.join(';\n')}`).join('\n\n');
           return r.pending.map((p) =>
             `-- ${p.name} (${p.transactional ? 'in one transaction' : 'not transactional'})\n${p.sql.map((s) => s.replace(/;\s*$/, '')).join(';\n')};`).join('\n\n');
         }
-        return r.applied.length ? `applied ${r.applied.length} migration(s)` : 'already up to date';
+        return `${r.applied.length ? `applied ${r.applied.length} migration(s)` : 'already up to date'}; host: ${r.host}`;
       });
     }));
 
   program.command('status')
-    .description('list migrations and whether each is applied')
+    .description('the host (clock, since, last end tick, flagged rows) and whether each migration is applied')
     .option('--dir <folder>', 'include the migrations in this folder')
     .option('--json', 'JSON output')
     .action(action(program, async (ctx: CommandContext, opts: { dir?: string }) => {
       const migrations = await allMigrations(opts.dir);
-      const states = await withDatabase(ctx, (db) =>
-        withClient(db, { purpose: 'status' }, (client) => migrationStatus(client, migrations)));
-      ctx.out.result({ migrations: states }, (r) => table(['migration', 'status', 'transactional', 'applied at'],
-        r.migrations.map((s) => [s.name, s.adopted ? 'applied (adopted)' : s.status, s.transactional ? 'yes' : 'no', s.appliedAt ?? ''])));
-      return states.some((s) => s.status === 'changed') ? 3 : 0;
+      const forced = forcedHost(ctx).host?.name;
+      const status = await withDatabase(ctx, (db) => withClient(db, { purpose: 'status' }, async (client) => ({
+        host: await hostStatus(client, forced), migrations: await migrationStatus(client, migrations),
+      })));
+      ctx.out.result(status, (r) => [
+        `host: ${r.host.host} (${r.host.source}); clock ${r.host.description.clock} at ${r.host.clockTick ?? '?'}; since ${r.host.since ?? 'none (no build yet)'}; ` +
+          `last end tick ${r.host.lastEndTick ?? 'none'}`,
+        ...(r.host.ready ? [] : [`  not ready: ${r.host.reason}`]),
+        ...(r.host.flaggedRows === null ? [] : [`flagged rows (needs_rebuild): ${r.host.flaggedRows}; upgrade gate ${r.host.upgradeGate}`]),
+        ...(r.host.queuedModels.length ? [`queued for a whole rebuild: ${r.host.queuedModels.join(', ')}`] : []),
+        '',
+        table(['migration', 'status', 'transactional', 'applied at'],
+          r.migrations.map((s) => [s.name, s.adopted ? 'applied (adopted)' : s.status, s.transactional ? 'yes' : 'no', s.appliedAt ?? ''])),
+      ].join('\n'));
+      return status.migrations.some((s) => s.status === 'changed') ? 3 : 0;
     }));
+}
+
+/** After a migrate run: the host to record (forced, else already recorded, else detected), recorded. */
+async function recordedHost(ctx: CommandContext, db: Database): Promise<HostName> {
+  return withClient(db, { purpose: 'migrate' }, async (client) => {
+    const { host } = await resolveHost(client, forcedHost(ctx).host?.name);
+    await recordHost(client, host.name);
+    return host.name;
+  });
 }

@@ -6,7 +6,8 @@ import type { MaintenanceEvent } from '../../maintenance/events.js';
 import type { OperationOptions, OperationResult } from '../../maintenance/job.js';
 import { planPurge, purgeRecordTypes } from '../../maintenance/purge.js';
 import type { AnalyzePolicy } from '../../maintenance/vacuum.js';
-import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
+import type { Host } from '../../lookup/host.js';
+import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatMs, type Output } from '../output.js';
 
 /** Flags every record-type operation shares. */
@@ -21,6 +22,7 @@ export interface MaintenanceFlags {
   analyze?: string;
   resume?: boolean;
   models?: string;
+  acceptShapeChange?: boolean;
 }
 
 const nonNegativeInt = (name: string) => (value: string) => {
@@ -40,11 +42,14 @@ export function maintenanceFlags(cmd: Command): Command {
     .option('--analyze <policy>', 'auto (when the change passes autovacuum\'s analyze threshold), always, never', 'auto')
     .option('--resume', 'continue the interrupted job for these types (running the same command again also resumes it)')
     .option('--models <file>', 'model registry file (JSON); default: the built-in registry')
+    .option('--accept-shape-change', 'rewrite data even where its keys differ from the existing rows\' (refused otherwise)')
     .option('--json', 'JSON output (progress as JSON event lines, then the result)');
 }
 
 /** The library options a command's flags stand for. */
-export async function operationOptions(ctx: CommandContext, types: string[], flags: MaintenanceFlags): Promise<OperationOptions & { registry: Awaited<ReturnType<typeof resolveRegistry>> }> {
+export async function operationOptions(ctx: CommandContext, types: string[], flags: MaintenanceFlags): Promise<OperationOptions & {
+  registry: Awaited<ReturnType<typeof resolveRegistry>>; host?: Host; acceptShapeChange: boolean;
+}> {
   const policies: AnalyzePolicy[] = ['auto', 'always', 'never'];
   if (flags.analyze !== undefined && !policies.includes(flags.analyze as AnalyzePolicy)) {
     throw new ConfigError('invalid_option', `--analyze must be one of ${policies.join(', ')}, got ${JSON.stringify(flags.analyze)}`);
@@ -54,7 +59,7 @@ export async function operationOptions(ctx: CommandContext, types: string[], fla
     ...(types.length ? { types } : {}),
     batchMs: flags.batchMs ?? 200, ...(flags.batchRows ? { initialBatchRows: flags.batchRows } : {}), pauseMs: flags.pauseMs ?? 0, lockTimeoutMs: flags.lockTimeoutMs ?? 2000,
     vacuum: flags.vacuum !== false, analyze: (flags.analyze ?? 'auto') as AnalyzePolicy, resume: !!flags.resume,
-    registry: await resolveRegistry(flags.models),
+    registry: await resolveRegistry(flags.models), ...forcedHost(ctx), acceptShapeChange: !!flags.acceptShapeChange,
     signal: ctx.signal,
     onEvent: (e) => renderMaintenanceEvent(ctx.out, e),
   };
@@ -124,16 +129,23 @@ export function describeDryRun(r: DryRunReport): string {
 export function registerPurge(program: Command): void {
   maintenanceFlags(program.command('purge')
     .description('remove every lookup row of these record types (a removed or renamed model), in time proportional to those rows')
-    .argument('[types...]', 'record types'))
-    .action(action(program, async (ctx: CommandContext, types: string[], flags: MaintenanceFlags) => {
-      const options = await operationOptions(ctx, types, flags);
+    .argument('[types...]', 'record types')
+    .option('--then-rebuild', 'for a live (registered) type: purge, then rebuild it from its sources')
+    .option('--force', 'purge a live type without rebuilding it (it is queued with the host\'s rebuild queue)')
+    .option('--if-present', 'skip types that have no rows (re-runnable migrations) instead of refusing unknown ones'))
+    .action(action(program, async (ctx: CommandContext, types: string[], flags: MaintenanceFlags & { thenRebuild?: boolean; force?: boolean; ifPresent?: boolean }) => {
+      const options = { ...(await operationOptions(ctx, types, flags)), thenRebuild: !!flags.thenRebuild, force: !!flags.force, ifPresent: !!flags.ifPresent };
       if (flags.dryRun) {
         const plan = await withDatabase(ctx, (db) => planPurge(db, options));
         ctx.out.result(plan, describeDryRun);
         return 0;
       }
       const result = await withDatabase(ctx, (db) => purgeRecordTypes(db, options));
-      ctx.out.result(result, describeOperation);
+      ctx.out.result(result, (r) => [
+        r.record_types.length ? describeOperation(r) : 'nothing to purge',
+        ...(r.skipped_types.length ? [`skipped (no rows, --if-present): ${r.skipped_types.join(', ')}`] : []),
+        ...(r.rebuild ? ['then:', describeOperation(r.rebuild)] : []),
+      ].join('\n'));
       return 0;
     }));
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolveRegistry } from '../../lookup/registry.js';
 import { verifyLookup, type VerifyResult } from '../../lookup/verify.js';
-import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
+import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { ExitCode, formatMs, table } from '../output.js';
 
 const list = (value: string, previous: string[] = []): string[] =>
@@ -18,6 +18,11 @@ function describe(r: VerifyResult): string {
         [m.model, ...Object.keys(r.problems).map((k) => m.problems[k as keyof typeof m.problems]?.count ?? 0)])), '');
     }
   }
+  for (const m of r.models.filter((x) => x.differences.length)) {
+    lines.push(`${m.model}: differing columns (over up to 200 differing rows): ${m.differences.map((d) => `${d.column} ${d.rows}`).join(', ')}`);
+  }
+  const flagged = r.models.reduce((n, m) => n + m.pendingRebuild, 0);
+  if (flagged) lines.push(`${flagged} rows flagged needs_rebuild (pending_rebuild: the next build's flag pass, or rebuild, re-derives them)`);
   const pending = r.models.reduce((n, m) => n + m.pending, 0);
   lines.push(`${r.ok ? 'consistent' : 'INCONSISTENT'}: ${r.models.length} models checked against the last build (end tick ${r.lastEndTick ?? 'none'}) ` +
     `in ${formatMs(r.durationMs)}${pending ? `; ${pending} source changes pending for the next build` : ''}` +
@@ -36,7 +41,7 @@ export function registerVerify(program: Command): void {
     .action(action(program, async (ctx: CommandContext, opts: { types?: string[]; examples: number; models?: string }) => {
       const registry = await resolveRegistry(opts.models);
       const result = await withDatabase(ctx, (db) => verifyLookup(db, {
-        registry, signal: ctx.signal, examples: opts.examples,
+        registry, signal: ctx.signal, examples: opts.examples, ...forcedHost(ctx),
         ...(opts.types ? { types: opts.types } : {}),
         onProgress: (e) => ctx.out.progress(e, `verifying ${e.model} (${e.index + 1}/${e.total})`, e.index / e.total),
       }));
