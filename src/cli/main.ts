@@ -17,6 +17,7 @@ import { registerExplain } from './commands/explain.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerIndex } from './commands/index.js';
 import { registerStats } from './commands/stats.js';
+import { registerModels } from './commands/models.js';
 
 const program = new Command('sync-lookup')
   .description('runs and maintains the sync_lookup table of an offline-first sync server on PostgreSQL')
@@ -27,7 +28,7 @@ const program = new Command('sync-lookup')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerPurge, registerRebuild, registerResync, registerJobs, registerBench, registerDemo]) register(program);
+for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerModels, registerPurge, registerRebuild, registerResync, registerJobs, registerBench, registerDemo]) register(program);
 
 try {
   await program.parseAsync(process.argv);

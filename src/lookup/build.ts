@@ -171,7 +171,7 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
       };
       const done = empty ? await initialBuild(plan) : await incrementalBuild(plan);
       emit({ type: 'publish', rows: done.published, endTick: done.endTick });
-      return { host: host.name, sinceTick: since ?? -1, coveredBefore, initial: since === null, direct: empty, ...done, durationMs: Date.now() - started };
+      return { sinceTick: since ?? -1, coveredBefore, ...done, initial: since === null, direct: empty, host: host.name, durationMs: Date.now() - started };
     } finally {
       await releaseBuildLock(client).catch(() => {});
     }

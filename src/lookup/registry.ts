@@ -100,6 +100,8 @@ export interface ModelDefinition {
   legacy?: boolean;
   /** Generator hint: this model's share of lookup rows (relative weight). */
   share?: number;
+  /** Notes for people (a drafted registry lists its guesses here); the engine ignores them. */
+  review?: string[];
 }
 
 /** Columns every source table has, in this order, before the model's own columns. */
@@ -288,6 +290,7 @@ const modelSchema = z.object({
   updatedAtByFieldSum: expression.nullable().optional(),
   filter: expression.optional(),
   legacy: z.boolean().optional(),
+  review: z.array(z.string()).optional(),
 }).strict();
 
 /** The schema of a registry file: `{ "models": [ModelDefinition, …] }`. */

@@ -7,12 +7,12 @@ import { ConfigError } from '../db/errors.js';
 import type { Host } from '../lookup/host.js';
 import { resolveHost } from '../lookup/hosts/index.js';
 import { releaseBuildLock, tryBuildLock } from '../lookup/sql.js';
-import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
+import { LOOKUP_TABLE, presentTypes } from '../schema/sync-lookup.js';
 import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-run.js';
 import { batchTuning, type BatchTuning } from './batches.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
 import { knownLookupTypes, liveLookupTypes } from './models.js';
-import { normalizeTypes, presentTypes, requireKnown, requireRecordTypeIndex } from './record-types.js';
+import { normalizeTypes, requireKnown, requireRecordTypeIndex } from './record-types.js';
 import { rebuildRecordTypes } from './rebuild.js';
 import { declareHeldCursor, openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
 

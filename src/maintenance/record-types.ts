@@ -97,21 +97,3 @@ export async function requireRecordTypeIndex(client: pg.ClientBase): Promise<str
         `${RECORD_TYPE_INDEX.name} (built concurrently): without it every batch would read the whole table`,
     { invalid: state.invalid });
 }
-
-/**
- * The distinct record types present in `sync_lookup`, by a loose index scan over the record_type-led
- * index (one index descent per type, not a scan of the table).
- *
- * @example
- * const present = await presentTypes(client);
- */
-export async function presentTypes(client: pg.ClientBase): Promise<string[]> {
-  const { rows } = await client.query<{ t: string }>(
-    `with recursive types(t) as (
-       (select record_type::text from ${LOOKUP_TABLE} order by record_type limit 1)
-       union all
-       select (select l.record_type::text from ${LOOKUP_TABLE} l where l.record_type > types.t order by l.record_type limit 1)
-         from types where types.t is not null)
-     select t from types where t is not null`);
-  return rows.map((r) => r.t);
-}

@@ -14,6 +14,8 @@ export interface IndexSpec {
   /** Key columns, in order (plain column names; they are quoted). */
   columns: string[];
   unique?: boolean;
+  /** A partial index's predicate (SQL over the table's columns), e.g. `needs_rebuild`. */
+  where?: string;
 }
 
 /** Options of a concurrent build. */
@@ -44,7 +46,7 @@ export interface IndexBuildResult {
 export function createIndexSql(spec: IndexSpec, concurrently = true): string {
   const table = quoteQualified({ schema: spec.schema ?? 'public', name: spec.table });
   return `CREATE ${spec.unique ? 'UNIQUE ' : ''}INDEX ${concurrently ? 'CONCURRENTLY ' : ''}${quoteIdent(spec.name)} ` +
-    `ON ${table} (${spec.columns.map(quoteIdent).join(', ')})`;
+    `ON ${table} (${spec.columns.map(quoteIdent).join(', ')})${spec.where ? ` WHERE ${spec.where}` : ''}`;
 }
 
 /** `DROP INDEX CONCURRENTLY IF EXISTS` for an index. */

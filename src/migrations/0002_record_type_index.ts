@@ -1,5 +1,8 @@
 import { concurrentIndexMigration } from '../migrate/migration.js';
-import { RECORD_TYPE_INDEX } from '../schema/sync-lookup.js';
+import { createIndexSql } from '../migrate/concurrent-index.js';
+import type { Migration } from '../migrate/migration.js';
+import { detectLayout } from '../schema/partitioned.js';
+import { NEEDS_REBUILD_INDEX, RECORD_TYPE_INDEX } from '../schema/sync-lookup.js';
 
 /*
  * The seed's fix: one index that leads with record_type, built concurrently (writes continue).
@@ -22,6 +25,33 @@ import { RECORD_TYPE_INDEX } from '../schema/sync-lookup.js';
  * So the composite index, alone: it also serves `record_type = $1` by its leftmost prefix, which makes a
  * separate (record_type) index redundant; creating both is never right.
  */
+/**
+ * The partial index the origin deployments keep on flagged rows (ORIGIN.md): the build's flag pass and
+ * verify find them without reading the table. Built concurrently; on a fresh lookup it is empty.
+ */
+export const needsRebuildIndex: Migration = partitionAware(concurrentIndexMigration({
+  name: '0004_sync_lookup_needs_rebuild_index',
+  index: NEEDS_REBUILD_INDEX,
+  comment: 'partial index (record_type) WHERE needs_rebuild, as origin deployments have it',
+}));
+
+/**
+ * A partitioned table cannot be indexed CONCURRENTLY: there the index is created plainly (each partition is
+ * read under a SHARE lock, which blocks writes for that long). The partitioned baseline creates it with the
+ * table, so only partitioned lookups made before this migration existed take this path.
+ */
+function partitionAware(m: Migration): Migration {
+  return {
+    ...m,
+    async up(ctx) {
+      if ((await detectLayout(ctx.client)) !== 'partitioned') return m.up(ctx);
+      const sql = createIndexSql(NEEDS_REBUILD_INDEX, false).replace('CREATE INDEX', 'CREATE INDEX IF NOT EXISTS');
+      await ctx.client.query(sql);
+      ctx.completed.push(sql);
+    },
+  };
+}
+
 export const recordTypeIndex = concurrentIndexMigration({
   name: '0002_sync_lookup_record_type_index',
   index: RECORD_TYPE_INDEX,

@@ -1,6 +1,7 @@
 import type { Migration } from '../migrate/migration.js';
 import { baselineMigration, type BaselineOptions } from './0001_baseline.js';
-import { recordTypeIndex } from './0002_record_type_index.js';
+import { needsRebuildIndex, recordTypeIndex } from './0002_record_type_index.js';
+import { deploymentShape } from './0003_deployment_shape.js';
 
 /**
  * The migrations sync-lookup ships, in order. `layout` picks the baseline's layout on a fresh database
@@ -12,5 +13,5 @@ import { recordTypeIndex } from './0002_record_type_index.js';
  * await migrate(db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: ['notes'] }) });
  */
 export function builtinMigrations(options: BaselineOptions = {}): Migration[] {
-  return [baselineMigration(options), recordTypeIndex];
+  return [baselineMigration(options), recordTypeIndex, deploymentShape, needsRebuildIndex];
 }

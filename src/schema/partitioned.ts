@@ -3,7 +3,7 @@ import { parse } from 'libpg-query';
 import type pg from 'pg';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteLiteral, type QualifiedName } from '../db/quote.js';
-import { LOOKUP_COLUMNS_DDL, LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE, columnProblems } from './sync-lookup.js';
+import { LOOKUP_COLUMNS_DDL, LOOKUP_TABLE, NEEDS_REBUILD_INDEX, RECORD_TYPE_INDEX, TICKS_TABLE, columnProblems } from './sync-lookup.js';
 
 /** How `sync_lookup` is laid out: one plain table, or list-partitioned by `record_type`. */
 export type Layout = 'plain' | 'partitioned';
@@ -61,6 +61,8 @@ ${LOOKUP_COLUMNS_DDL}
   ON ${t} (updated_at_sync_tick, record_id, patient_id, facility_id);`,
     `CREATE INDEX sync_lookup_patient_id ON ${t} (patient_id);`,
     `CREATE INDEX ${quoteIdent(RECORD_TYPE_INDEX.name)} ON ${t} (record_type, updated_at_sync_tick);`,
+    `ALTER TABLE ${t} ADD COLUMN needs_rebuild boolean NOT NULL DEFAULT false;`,
+    `CREATE INDEX ${quoteIdent(NEEDS_REBUILD_INDEX.name)} ON ${t} (record_type) WHERE needs_rebuild;`,
     ...parts,
     `CREATE TABLE ${quoteIdent(DEFAULT_PARTITION)} PARTITION OF ${t} DEFAULT;`,
     `COMMENT ON TABLE ${t} IS ${quoteLiteral(PARTITIONED_COMMENT)};`,

@@ -1,5 +1,23 @@
 import type pg from 'pg';
 
+/**
+ * The distinct record types present in `sync_lookup`, by a loose index scan over a record_type-led index
+ * (one index descent per type, not a scan of the table).
+ *
+ * @example
+ * const present = await presentTypes(client);
+ */
+export async function presentTypes(client: pg.ClientBase): Promise<string[]> {
+  const { rows } = await client.query<{ t: string }>(
+    `with recursive types(t) as (
+       (select record_type::text from ${LOOKUP_TABLE} order by record_type limit 1)
+       union all
+       select (select l.record_type::text from ${LOOKUP_TABLE} l where l.record_type > types.t order by l.record_type limit 1)
+         from types where types.t is not null)
+     select t from types where t is not null`);
+  return rows.map((r) => r.t);
+}
+
 /** The lookup table, its tick ledger, and the indexes deployments already have. */
 export const LOOKUP_TABLE = 'sync_lookup';
 export const TICKS_TABLE = 'sync_lookup_ticks';
@@ -9,6 +27,11 @@ export const STAGED_TICK = -2;
 /** The index the seed asked for (see migration 0002 for why this shape). */
 export const RECORD_TYPE_INDEX = {
   table: LOOKUP_TABLE, name: 'sync_lookup_record_type_updated_at_sync_tick', columns: ['record_type', 'updated_at_sync_tick'],
+};
+
+/** The partial index origin deployments keep on flagged rows (ORIGIN.md). */
+export const NEEDS_REBUILD_INDEX = {
+  table: LOOKUP_TABLE, name: 'sync_lookup_needs_rebuild_index', columns: ['record_type'], where: 'needs_rebuild',
 };
 
 /** Indexes existing deployments have, by columns (names differ between sites). */

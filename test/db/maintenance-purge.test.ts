@@ -132,8 +132,9 @@ describe.runIf(hasServer())('purge', () => {
     it(`rows a build publishes (or stages at -2) during the purge are swept (${path})`, async () => {
       const { t, counts } = await setup('plain', 8000);
       // A sync clock ahead of every row: the purge records it under the build lock and sweeps only above it (and -2).
-      await t.query(`create table sync_clock (singleton boolean primary key default true check (singleton), tick bigint not null)`);
-      await t.query(`insert into sync_clock values (true, 1000)`);
+      await t.query(`create schema if not exists sync_lookup_tool`);
+      await t.query(`create table sync_lookup_tool.clock (singleton boolean primary key default true check (singleton), tick bigint not null)`);
+      await t.query(`insert into sync_lookup_tool.clock values (true, 1000)`);
       let written: Promise<unknown> | undefined;
       let calls = 0;
       const r = await purgeRecordTypes(t.db, {

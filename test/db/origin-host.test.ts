@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/db/errors.js';
@@ -205,6 +208,29 @@ describe.runIf(hasServer() && cliBuilt())('an origin-shaped deployment (tamanu h
     expect((await runCli(['purge', hostile, '--models', ORIGIN_MODELS_FILE], env)).code).toBe(2);
     expect(await count(t, `SELECT count(*) FROM notes`)).toBe(originCounts(200).notes);
     expect(await lookupFingerprint(t)).toBe(fingerprint);
+  });
+
+  it('models init --from-db drafts a registry that loads, marks its guesses, and verify names the columns it got wrong', async () => {
+    const t = await createTestDatabase();
+    await createOrigin(t, 200);
+    const env = { DATABASE_URL: t.url };
+    expect((await runCli(['migrate', '--adopt'], env)).code).toBe(0);
+    const init = await runCli(['models', 'init', '--from-db'], env);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stderr).toMatch(/drafted 6 models for the tamanu host[\s\S]*without a table \(legacy types\?\): encounter_medications/);
+    const draft = JSON.parse(init.stdout) as { models: { name: string; review: string[]; columns: { name: string; type: string }[]; keyStyle?: string }[] };
+    expect(draft.models.map((m) => m.name).sort()).toEqual(['encounters', 'facilities', 'lab_requests', 'notes', 'patient_program_registrations', 'patients']);
+    expect(draft.models.every((m) => m.review.length > 0 && m.keyStyle === undefined)).toBe(true);
+    expect(draft.models.find((m) => m.name === 'patients')!.columns).toContainEqual({ name: 'date_of_birth', type: 'date_string' });
+    expect(draft.models.find((m) => m.name === 'lab_requests')!.columns).toContainEqual({ name: 'test_codes', type: 'text[]' });
+    const dir = await mkdtemp(path.join(tmpdir(), 'sync-lookup-draft-'));
+    await writeFile(path.join(dir, 'models.json'), init.stdout);
+    const verify = await runCli(['verify', '--models', path.join(dir, 'models.json')], env);
+    // The draft cannot know the encounters' sensitive-facility rule nor that a note's patient comes through its record_id.
+    expect(verify.code).toBe(3);
+    expect(verify.stdout).toMatch(/encounters: differing columns .*facility_id \d+/);
+    expect(verify.stdout).toMatch(/notes: differing columns .*patient_id \d+/);
+    expect(verify.stdout).not.toMatch(/data\./);
   });
 });
 
