@@ -10,7 +10,7 @@ import { resolveHost } from './hosts/index.js';
 import { assertSourceTables, sourceIdType } from './source.js';
 import {
   castableIdType, flaggedRecordIds, healFlaggedRows, insertLookupRows, insertLookupRowsInTickOrder, prepareLookupSession, publishStagedRows,
-  releaseBuildLock, tryBuildLock, upsertLookupRows, type SourceCursor, type SqlQuery,
+  releaseBuildLock, upsertLookupRows, waitBuildLock, type SourceCursor, type SqlQuery,
 } from './sql.js';
 
 /*
@@ -59,6 +59,11 @@ export interface BuildOptions {
   chunkRows?: number;
   /** `lock_timeout` for the clock tock, which waits for in-flight source writers. Default 30 000 ms. */
   tockLockTimeoutMs?: number;
+  /**
+   * How long to wait for the build lock while another build or a rebuild/resync batch holds it. A rebuild
+   * holds it one batch at a time, so a build waits about one batch. Default 30 000 ms.
+   */
+  buildLockWaitMs?: number;
   /** Write `data` even where its key set differs from the existing rows' (otherwise ConfigError `data_shape_change`). */
   acceptShapeChange?: boolean;
   /**
@@ -150,8 +155,10 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
     await host.assertReady(client);
     const models = applyHost(options.registry, host).models;
     await assertSourceTables(client, models);
-    if (!(await tryBuildLock(client))) {
-      throw new LockNotAcquiredError('build_running', 'another sync-lookup build is running (it holds the build advisory lock); try again when it ends');
+    const waitMs = options.buildLockWaitMs ?? 30_000;
+    if (!(await waitBuildLock(client, waitMs))) {
+      throw new LockNotAcquiredError('build_running',
+        `another sync-lookup build held the build advisory lock for more than ${waitMs} ms; try again when it ends`, { waitMs });
     }
     try {
       const foreign = await host.foreignBuilder(client);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { SqlState, isPgError } from '../db/errors.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { LOOKUP_TABLE, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js';
 import type { ModelDefinition } from './registry.js';
@@ -37,6 +38,29 @@ export const BUILD_LOCK_KEY = 'sync-lookup:build';
 export async function tryBuildLock(client: pg.ClientBase): Promise<boolean> {
   const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [BUILD_LOCK_KEY]);
   return !!rows[0]?.ok;
+}
+
+/**
+ * Takes the build lock, waiting at most `waitMs` (`lock_timeout` on `pg_advisory_lock`); false when another
+ * build (or a rebuild batch) still holds it then. A waiting build is granted the lock the moment the holder
+ * releases it, ahead of the holder's next try: a long rebuild or resync, which takes the lock per batch, makes
+ * a build wait at most about one batch instead of starving it.
+ *
+ * @example
+ * if (!(await waitBuildLock(client, 30_000))) throw new LockNotAcquiredError('build_running', '…');
+ */
+export async function waitBuildLock(client: pg.ClientBase, waitMs: number): Promise<boolean> {
+  const { rows: [saved] } = await client.query<{ lt: string }>(`SELECT current_setting('lock_timeout') AS lt`);
+  await client.query(`SELECT set_config('lock_timeout', $1, false)`, [`${Math.max(1, waitMs)}ms`]);
+  try {
+    await client.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [BUILD_LOCK_KEY]);
+    return true;
+  } catch (err) {
+    if (isPgError(err) && err.code === SqlState.lockNotAvailable) return false;
+    throw err;
+  } finally {
+    await client.query(`SELECT set_config('lock_timeout', $1, false)`, [saved!.lt]);
+  }
 }
 
 /** Releases the build lock taken by `tryBuildLock` on the same session. */

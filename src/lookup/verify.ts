@@ -21,8 +21,24 @@ export interface ColumnDifference {
   rows: number;
 }
 
+/**
+ * The command that repairs each kind of difference (`<types>` stands for the affected record types). The tests
+ * of rebuild check that it repairs every kind it is named for.
+ */
+export const REPAIRS: Record<VerifyProblemKind, string> = {
+  missing: 'sync-lookup rebuild <types>',
+  extra: 'sync-lookup rebuild <types>',
+  data_differs: 'sync-lookup rebuild <types> (check the registry first: a wrong registry makes every row differ)',
+  filters_differ: 'sync-lookup rebuild <types> (check the registry first)',
+  tick_behind_source: 'sync-lookup rebuild <types> (republishes those rows at a fresh tick)',
+  staged: 'sync-lookup build (its publish moves rows left staged by an interrupted build)',
+  unknown_type: 'sync-lookup purge <types> (a removed model), or add the model to the registry',
+};
+
 /** One problem's count and examples. */
 export interface ProblemReport {
+  /** The command that repairs it (see REPAIRS). */
+  repair: string;
   count: number;
   /** Up to `examples` record ids (per model) or `record_type:record_id` (in the totals). */
   examples: string[];
@@ -73,7 +89,7 @@ export interface VerifyOptions {
 }
 
 function addExample(into: Partial<Record<VerifyProblemKind, ProblemReport>>, kind: VerifyProblemKind, count: number, examples: string[], max: number): void {
-  const r = (into[kind] ??= { count: 0, examples: [] });
+  const r = (into[kind] ??= { repair: REPAIRS[kind], count: 0, examples: [] });
   r.count += count;
   for (const e of examples) if (r.examples.length < max) r.examples.push(e);
 }

@@ -90,7 +90,9 @@ export function rebuildBatchQuery(model: ModelDefinition, options: { tick: numbe
   // Rows built by json_build_object are compared as jsonb: the host's builder may order keys differently.
   const json = model.dataBuilder === 'json_build_object' ? 'jsonb' : 'text';
   const differs = `(${COMPARED.map((c) => (c === 'data' ? `l.data::${json}` : `l.${c}`)).join(', ')}) IS DISTINCT FROM ` +
-    `(${COMPARED.map((c) => (c === 'data' ? `src.data::${json}` : `src.${c}`)).join(', ')})${options.flags ? ' OR l.needs_rebuild' : ''}`;
+    `(${COMPARED.map((c) => (c === 'data' ? `src.data::${json}` : `src.${c}`)).join(', ')})${options.flags ? ' OR l.needs_rebuild' : ''}` +
+    // A row published below its source's tick (tick_behind_source): a facility past that tick never gets the change.
+    ` OR l.updated_at_sync_tick < src.source_tick`;
   const clear = options.flags ? ['needs_rebuild = false'] : [];
   const updates = [...LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type').map((c) => `${c} = EXCLUDED.${c}`), ...clear].join(', ');
   const sets = [...LOOKUP_WRITE_COLUMNS.filter((c) => c !== 'record_id' && c !== 'record_type').map((c) => `${c} = c.${c}`), ...clear].join(', ');

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { CancelledError, ConfigError } from '../../src/db/errors.js';
 import { pullChunkQuery } from '../../src/lookup/sql.js';
+import { REPAIRS, verifyLookup } from '../../src/lookup/verify.js';
 import { listJobs } from '../../src/maintenance/jobs.js';
 import { planRebuild, rebuildRecordTypes, resyncRecordTypes } from '../../src/maintenance/rebuild.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
@@ -53,6 +54,22 @@ describe.runIf(hasServer())('rebuild and resync', () => {
       if (layout === 'partitioned') expect(r.vacuum.targets).toEqual(['public.sync_lookup_p_prescriptions']);
     });
   }
+
+  it('the command verify names for each kind of difference repairs it', async () => {
+    const t = await createTestDatabase();
+    const reg = await seedSmall(t);
+    await t.query(`update sync_lookup set patient_id = 'wrong' where record_type = 'prescriptions' and id in (select id from sync_lookup where record_type = 'prescriptions' order by id limit 3)`);
+    await t.query(`update sync_lookup set updated_at_sync_tick = 0 where record_type = 'notes' and id in (select id from sync_lookup where record_type = 'notes' order by id limit 4)`);
+    const before = await verifyLookup(t.db, { registry: reg });
+    expect(before.problems.filters_differ).toMatchObject({ count: 3, repair: REPAIRS.filters_differ });
+    expect(before.problems.tick_behind_source).toMatchObject({ count: 4, repair: REPAIRS.tick_behind_source });
+    expect(before.models.find((m) => m.model === 'prescriptions')!.differences).toEqual([{ column: 'patient_id', rows: 3 }]);
+    for (const [kind, types] of [['filters_differ', ['prescriptions']], ['tick_behind_source', ['notes']]] as const) {
+      expect(REPAIRS[kind]).toMatch(/^sync-lookup rebuild/);
+      await rebuildRecordTypes(t.db, { types: [...types], registry: reg, vacuum: false });
+    }
+    expect((await verifyLookup(t.db, { registry: reg })).ok).toBe(true);
+  });
 
   for (const layout of ['plain', 'partitioned'] as const) {
     it(`resync (${layout}): every row of the types gets a fresh tick, ids kept, sources untouched, verify passes`, async () => {

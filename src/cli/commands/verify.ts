@@ -11,7 +11,7 @@ function describe(r: VerifyResult): string {
   const lines: string[] = [];
   const problems = Object.entries(r.problems);
   if (problems.length) {
-    lines.push(table(['problem', 'rows', 'examples'], problems.map(([k, p]) => [k, p.count, p.examples.join(' ')])), '');
+    lines.push(table(['problem', 'rows', 'examples', 'repair'], problems.map(([k, p]) => [k, p.count, p.examples.slice(0, 3).join(' '), p.repair])), '');
     const bad = r.models.filter((m) => Object.keys(m.problems).length);
     if (bad.length) {
       lines.push(table(['model', ...Object.keys(r.problems)], bad.map((m) =>
