@@ -27,6 +27,8 @@ describe.runIf(hasServer())('the seed\'s four migrations as example migrations, 
       const { rows: [first] } = await t.query<{ e: string }>(`delete from sync_lookup_ticks where source_start_tick = -1 returning lookup_end_tick::text as e`);
       const initialEnd = Number(first!.e);
       await t.query(`insert into sync_lookup_ticks (source_start_tick, lookup_end_tick) values ($1, $2)`, [initialEnd, initialEnd + 1000]);
+      // …by a clock that has moved on since (an end tick above the clock would be refused: ticks never regress).
+      await t.query(`update sync_lookup_tool.clock set tick = $1`, [initialEnd + 1001]);
       const ppr = ['patient_program_registrations', 'patient_program_registration_conditions'];
       const tickBefore = await maxTick(t, ppr);
       expect(Object.keys(await verifyProblems(t, reg, ['prescriptions']))).toEqual(['prescriptions:data_differs']);

@@ -38,7 +38,7 @@ describe.runIf(hasServer())('purge', () => {
     it(`removes exactly the named types on the ${layout} layout, with strategy, vacuum and analyze reports`, async () => {
       const { t, counts } = await setup(layout);
       const progress: number[] = [];
-      const r = await purgeRecordTypes(t.db, {
+      const r = await purgeRecordTypes(t.db, { force: true,
         types: ['encounter_medications', 'patient_program_registrations', 'encounter_medications'], batchMs: 20, initialBatchRows: 200,
         onProgress: (p) => progress.push(p.rows_done),
       });
@@ -72,7 +72,7 @@ describe.runIf(hasServer())('purge', () => {
     const { t } = await setup('plain', 8000);
     await t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick) values ('x1', 'tiny', '{}', 5), ('x2', 'tiny', '{}', 5)`);
     await t.query('analyze sync_lookup');
-    const r = await purgeRecordTypes(t.db, { types: ['tiny'], vacuum: false });
+    const r = await purgeRecordTypes(t.db, { force: true, types: ['tiny'], vacuum: false });
     expect(r.rows_deleted).toBe(2);
     expect(r.analyze.ran).toBe(false);
     expect(r.analyze.reason).toMatch(/within autovacuum's analyze threshold/);
@@ -83,7 +83,7 @@ describe.runIf(hasServer())('purge', () => {
     const { t } = await setup('partitioned', 2000);
     await t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
                    select 'z' || g, case when g % 2 = 0 then 'legacy_a' else 'legacy_b' end, '{}', 7 from generate_series(1, 300) g`);
-    const r = await purgeRecordTypes(t.db, { types: ['legacy_a'], batchMs: 5, initialBatchRows: 100 });
+    const r = await purgeRecordTypes(t.db, { force: true, types: ['legacy_a'], batchMs: 5, initialBatchRows: 100 });
     expect(r.strategy).toBe('keyset_batches');
     expect(r.strategies[0]!.partition).toBe('sync_lookup_p_default');
     expect(r.rows_deleted).toBe(150);
@@ -94,13 +94,13 @@ describe.runIf(hasServer())('purge', () => {
   it('refuses unknown and hostile names with exit-2 errors listing known types, touching nothing', async () => {
     const { t, counts } = await setup('plain', 800);
     for (const bad of [['nope'], ["notes'; drop table sync_lookup; --"], ['notes', 'Robert"); drop table x']]) {
-      const err = await purgeRecordTypes(t.db, { types: bad }).catch((e: unknown) => e);
+      const err = await purgeRecordTypes(t.db, { force: true, types: bad }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).code).toBe('unknown_record_type');
       expect((err as Error).message).toMatch(/known: .*encounter_medications.*notes/);
     }
-    expect(await purgeRecordTypes(t.db, { types: ['a\u0000b'] }).catch((e: unknown) => (e as ConfigError).code)).toBe('invalid_record_type');
-    expect(await purgeRecordTypes(t.db, { types: [] }).catch((e: unknown) => (e as ConfigError).code)).toBe('no_record_types');
+    expect(await purgeRecordTypes(t.db, { force: true, types: ['a\u0000b'] }).catch((e: unknown) => (e as ConfigError).code)).toBe('invalid_record_type');
+    expect(await purgeRecordTypes(t.db, { force: true, types: [] }).catch((e: unknown) => (e as ConfigError).code)).toBe('no_record_types');
     expect(await countOf(t, 'notes')).toBe(counts.notes);
     expect(await listJobs(t.db, { all: true })).toEqual([]);
   });
@@ -108,7 +108,7 @@ describe.runIf(hasServer())('purge', () => {
   it('refuses to run without the record_type index, telling the user to migrate', async () => {
     const t = await createTestDatabase();
     await migrate(t.db, { migrations: builtinMigrations(), to: '0001_baseline' });
-    const err = await purgeRecordTypes(t.db, { types: ['notes'] }).catch((e: unknown) => e) as ConfigError;
+    const err = await purgeRecordTypes(t.db, { force: true, types: ['notes'] }).catch((e: unknown) => e) as ConfigError;
     expect(err.code).toBe('record_type_index_missing');
     expect(err.message).toMatch(/sync-lookup migrate/);
   });
@@ -119,7 +119,7 @@ describe.runIf(hasServer())('purge', () => {
     await holder.connect();
     try {
       const unlock = await lockRecordTypes(holder, ['notes']);
-      const err = await purgeRecordTypes(t.db, { types: ['encounters', 'notes'] }).catch((e: unknown) => e);
+      const err = await purgeRecordTypes(t.db, { force: true, types: ['encounters', 'notes'] }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LockNotAcquiredError);
       expect((err as Error).message).toMatch(/record type "notes" is being changed by another operation/);
       await unlock();
@@ -137,7 +137,7 @@ describe.runIf(hasServer())('purge', () => {
       await t.query(`insert into sync_lookup_tool.clock values (true, 1000)`);
       let written: Promise<unknown> | undefined;
       let calls = 0;
-      const r = await purgeRecordTypes(t.db, {
+      const r = await purgeRecordTypes(t.db, { force: true,
         types: ['notes'], vacuum: false, pauseMs: 300, ...(path === 'collected batches' ? { initialBatchRows: 500 } : {}),
         // After the first batch (one bounded batch), or after the first batch of the collected ids (the
         // bounded 500-row batch, then the collection, then this one): the rows are not in any collection.
@@ -160,7 +160,7 @@ describe.runIf(hasServer())('purge', () => {
     const { t, counts } = await setup('plain', 8000);
     const controller = new AbortController();
     let batches = 0;
-    const err = await purgeRecordTypes(t.db, {
+    const err = await purgeRecordTypes(t.db, { force: true,
       types: ['notes'], batchMs: 1, initialBatchRows: 100, vacuum: false, signal: controller.signal,
       onProgress: () => { if (++batches === 3) controller.abort(); },
     }).catch((e: unknown) => e);
@@ -170,7 +170,7 @@ describe.runIf(hasServer())('purge', () => {
     const remaining = await countOf(t, 'notes');
     expect(remaining).toBe(counts.notes! - job!.rows_done);
     expect(remaining).toBeGreaterThan(0);
-    const r = await purgeRecordTypes(t.db, { types: ['notes'], vacuum: false, resume: true });
+    const r = await purgeRecordTypes(t.db, { force: true, types: ['notes'], vacuum: false, resume: true });
     expect(r.resumed).toBe(true);
     expect(r.job_id).toBe(job!.id);
     expect(r.rows_deleted).toBe(counts.notes);
@@ -182,7 +182,7 @@ describe.runIf(hasServer())('purge', () => {
   it('a killed job (backend terminated) shows as interrupted and the same command finishes it', async () => {
     const { t, counts } = await setup('plain', 8000);
     let killed = false;
-    const err = await purgeRecordTypes(t.db, {
+    const err = await purgeRecordTypes(t.db, { force: true,
       types: ['encounters'], batchMs: 1, initialBatchRows: 100, vacuum: false,
       onProgress: () => {
         if (killed) return;
@@ -193,7 +193,7 @@ describe.runIf(hasServer())('purge', () => {
     expect(err).toBeInstanceOf(Error);
     const [job] = await listJobs(t.db);
     expect(job).toMatchObject({ status: 'interrupted', live: false });
-    const r = await purgeRecordTypes(t.db, { types: ['encounters'], vacuum: false });
+    const r = await purgeRecordTypes(t.db, { force: true, types: ['encounters'], vacuum: false });
     expect(r.resumed).toBe(true);
     expect(r.rows_deleted).toBe(counts.encounters);
     expect(await countOf(t, 'encounters')).toBe(0);
@@ -217,11 +217,11 @@ describe.runIf(hasServer())('purge', () => {
     const client = new pg.Client({ connectionString: t.url });
     await client.connect();
     try {
-      const r = await purgeRecordTypes(client, { types: ['notes'] });
+      const r = await purgeRecordTypes(client, { force: true, types: ['notes'] });
       expect(r.mode).toBe('batches');
       expect(r.rows_deleted).toBe(counts.notes);
       await client.query('begin');
-      const r2 = await purgeRecordTypes(client, { types: ['encounters'] });
+      const r2 = await purgeRecordTypes(client, { force: true, types: ['encounters'] });
       expect(r2.mode).toBe('caller_transaction');
       expect(r2.vacuum.ran).toBe(false);
       await client.query('rollback');
@@ -231,7 +231,7 @@ describe.runIf(hasServer())('purge', () => {
     }
     const pool = new pg.Pool({ connectionString: t.url, max: 3 });
     try {
-      const r = await purgeRecordTypes(pool, { types: ['encounters'] });
+      const r = await purgeRecordTypes(pool, { force: true, types: ['encounters'] });
       expect(r.rows_deleted).toBe(counts.encounters);
     } finally {
       await pool.end();

@@ -19,13 +19,13 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup migrate / status (built C
     const events = lines.filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l).event);
     expect(events.map((e) => e.type)).toContain('index_build_done');
     const result = JSON.parse(lines.filter((l) => !l.startsWith('{"event"')).join('\n'));
-    expect(result.applied.map((a: { name: string }) => a.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index']);
+    expect(result.applied.map((a: { name: string }) => a.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index', '0003_deployment_shape', '0004_sync_lookup_needs_rebuild_index']);
 
     const status = await runCli(['status', '--json'], { DATABASE_URL: t.url });
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout).migrations.map((m: { status: string }) => m.status)).toEqual(['applied', 'applied']);
+    expect(JSON.parse(status.stdout).migrations.map((m: { status: string }) => m.status)).toEqual(['applied', 'applied', 'applied', 'applied']);
     const again = await runCli(['migrate'], { DATABASE_URL: t.url });
-    expect(again.stdout.trim()).toBe('already up to date');
+    expect(again.stdout.trim()).toBe('already up to date; host: builtin');
   });
 
   it('Ctrl-C cancels the running migration, exits 130 and leaves the ledger consistent', async () => {
@@ -40,7 +40,7 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup migrate / status (built C
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(r.stderr).toMatch(/0100_slow was cancelled and rolled back; the ledger is unchanged/);
     const { rows } = await t.query(`select array_agg(name order by name) as names, to_regclass('slow_marker') as marker from sync_lookup_tool.migrations`);
-    expect(rows[0]).toEqual({ names: ['0001_baseline', '0002_sync_lookup_record_type_index'], marker: null });
+    expect(rows[0]).toEqual({ names: ['0001_baseline', '0002_sync_lookup_record_type_index', '0003_deployment_shape', '0004_sync_lookup_needs_rebuild_index'], marker: null });
   });
 
   it('names each bad DATABASE_URL problem in one line, without a stack trace', async () => {

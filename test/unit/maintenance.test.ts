@@ -37,7 +37,8 @@ describe('record type names', () => {
   it('takes a type named twice once and names every invalid one', () => {
     expect(normalizeTypes(['notes', 'vitals', 'notes'])).toEqual(['notes', 'vitals']);
     expect(() => normalizeTypes(['', 'a\u0000', 'x'.repeat(300)])).toThrow(/an empty record type; "a\\u0000" contains a NUL character; "x{40}"… is longer/);
-    expect(() => requireKnown(['notes', 'nope'], ['notes', 'vitals'])).toThrow(/unknown record type "nope"; known: notes, vitals/);
+    expect(() => requireKnown(['notes', 'nope'], ['notes', 'vitals'])).toThrow(/unknown record type "nope" \("nope": did you mean "notes"\?\); known: notes, vitals/);
+    expect(() => requireKnown(['zzzzzz'], ['notes'])).toThrow(/unknown record type "zzzzzz"; known: notes/);
   });
 });
 

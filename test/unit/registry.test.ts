@@ -58,14 +58,15 @@ describe('model registry', () => {
     const err = await validateModels([
       { ...base, name: 'a', patientId: 's.x); drop table sync_lookup; select (1' },
       { ...base, name: 'b', patientId: '(select 1) union (select 2)' },
-      { ...base, name: 'c', patientId: null, columns: [{ name: 'deleted_at', type: 'timestamp' }, { name: 'p', type: 'text', references: 'a' }] },
+      { ...base, name: 'c', patientId: null, columns: [{ name: 'deleted_at', type: 'timestamp' }, { name: 'p', type: 'text; drop table x', references: 'a' }] },
       { ...base, name: 'd', patientId: null, columns: [{ name: 'q', type: 'uuid', references: 'zz' }] },
       { ...base, name: 'd', patientId: null },
     ], 'inline').catch((e: unknown) => e) as ConfigError;
     const text = (err.details.problems as string[]).join('\n');
     expect(text).toMatch(/a\.patientId: must be exactly one SQL expression/);
     expect(text).toMatch(/\(c\)\.columns: "deleted_at" is a standard column/);
-    expect(text).toMatch(/\(c\)\.columns\.p: a column with "references" must have type "uuid"/);
+    // Any PostgreSQL type is allowed (text ids reference text keys), but it must parse as one type name.
+    expect(text).toMatch(/c\.columns\.p: not a PostgreSQL type name: "text; drop table x"/);
     expect(text).toMatch(/d\.columns\.q: references unknown model "zz"/);
     expect(text).toMatch(/model "d" is defined twice/);
     // A scalar subquery is one expression: allowed.

@@ -3,7 +3,7 @@ import { ConfigError } from '../../db/errors.js';
 import type { Host } from '../host.js';
 import { currentTick, tockClock } from '../source.js';
 import { deleteTombstonedRows, lastBuildTick, pruneTombstones, recordBuildTick } from '../sql.js';
-import { CLOCK_TABLE, REBUILD_QUEUE_TABLE } from '../../schema/tool.js';
+import { CLOCK_TABLE, REBUILD_QUEUE_TABLE, ensureToolSchema } from '../../schema/tool.js';
 
 /*
  * The builtin host: a new system set up by sync-lookup itself (`seed`, or source tables made with
@@ -61,6 +61,8 @@ export const builtinHost: Host = {
     return rows.map((r) => r.model);
   },
   async queueModel(client, model) {
+    await ensureToolSchema(client);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${REBUILD_QUEUE_TABLE} (model text PRIMARY KEY, queued_at timestamptz NOT NULL DEFAULT now())`);
     await client.query(`INSERT INTO ${REBUILD_QUEUE_TABLE} (model) VALUES ($1) ON CONFLICT DO NOTHING`, [model]);
   },
   async dequeueModels(client, models) {
