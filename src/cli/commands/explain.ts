@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { explainHotQueries, explainSql, type ExplainReport, type QueryReport } from '../../inspect/explain.js';
+import type { ModelFit } from '../../inspect/model-fit.js';
 import { snakeCaseKeys } from '../../inspect/json.js';
 import { resolveRegistry } from '../../lookup/registry.js';
 import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
@@ -9,9 +10,17 @@ function renderQuery(q: QueryReport): string {
   const head = `${q.verdict.toUpperCase().padEnd(7)} ${q.name}: ${q.title}`;
   const lines = [head];
   if (q.plan) lines.push(`        plan: ${q.plan}${q.executionMs !== null ? ` (ran in ${formatMs(q.executionMs)}, rolled back)` : ''}`);
-  if (q.verdict !== 'ok' && q.reason) lines.push(`        why:  ${q.reason}`);
+  if (q.verdict !== 'ok' && q.reason) lines.push(`        why:  ${q.skippedReason ?? q.reason}`);
   if (q.fix) lines.push(`        fix:  ${q.fix}`);
   return lines.join('\n');
+}
+
+/** The models whose source does not match the registry (skipped) or cannot be planned (failed). */
+function renderModels(models: readonly ModelFit[]): string[] {
+  const off = models.filter((m) => m.status !== 'ok');
+  if (!off.length) return [];
+  return ['', `models: ${models.length - off.length} of ${models.length} fit this database; not judged:`,
+    ...off.map((m) => `${m.status.toUpperCase().padEnd(7)} ${m.name}: ${m.skippedReason ?? m.error}`)];
 }
 
 /** Renders an explain report for people. */
@@ -20,6 +29,7 @@ export function renderExplain(r: ExplainReport): string {
   const seed = r.queries.filter((q) => q.form === 'seed');
   const out = [`PostgreSQL ${r.serverVersion} · ${r.analyzed ? 'executed with EXPLAIN ANALYZE, rolled back' : 'plans only (--analyze executes and rolls back)'}`];
   if (r.params) out.push(`parameters: ${r.params.notes.join('; ')}`);
+  if (r.models) out.push(...renderModels(r.models));
   out.push('', ...system.map(renderQuery));
   if (seed.length) out.push('', "the seed's original forms, for comparison (not counted in the exit code):", ...seed.map(renderQuery));
   out.push('', `verdict: ${r.verdict.toUpperCase()}`);
