@@ -117,8 +117,9 @@ export async function exportStats(db: Database, options: ExportStatsOptions = {}
       oid: number; name: string; type: string; null_frac: number | null; n_distinct: number | null; mcv: string[] | null;
       mcf: number[] | null; hist: string[] | null; avg_width: number | null; correlation: number | null;
     }>(
+      // pg_partition_tree lists a partitioned table and its partitions, and nothing for a plain table.
       `with shown as (select $2::boolean as all_values,
-                             array(select relid from pg_partition_tree(to_regclass($3))) as lookup)
+                             array(select to_regclass($3) union select relid from pg_partition_tree(to_regclass($3))) as lookup)
        select a.attrelid::int as oid, a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type,
               s.null_frac::float8, s.n_distinct::float8,
               case when values_shown then s.most_common_vals::text::text[] end as mcv,

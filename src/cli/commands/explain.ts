@@ -19,7 +19,7 @@ function renderQuery(q: QueryReport): string {
 function renderModels(models: readonly ModelFit[]): string[] {
   const off = models.filter((m) => m.status !== 'ok');
   if (!off.length) return [];
-  return ['', `models: ${models.length - off.length} of ${models.length} fit this database; not judged:`,
+  return ['', `models: ${models.length - off.length} of ${models.length} fit this database:`,
     ...off.map((m) => `${m.status.toUpperCase().padEnd(7)} ${m.name}: ${m.skippedReason ?? m.error}`)];
 }
 
