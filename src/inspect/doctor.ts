@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
+import type { Host } from '../lookup/host.js';
 import type { ModelRegistry } from '../lookup/registry.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
 import { estimateIndex } from './estimate.js';
@@ -97,6 +98,8 @@ export interface DoctorOptions {
   /** Run the explain verdicts to find missing indexes. Default true. */
   explain?: boolean;
   registry?: ModelRegistry;
+  /** The host whose conventions the models are read with (explain verdicts); default: recorded, else detected. */
+  host?: Host;
   /** Rows from which a table is large (explain verdicts). */
   largeTableRows?: number;
   /** Indexes smaller than this are not judged for bloat. Default 8 MB. */
@@ -401,6 +404,7 @@ async function sessionFindings(client: pg.ClientBase, ageS: number): Promise<Doc
 async function explainFindings(db: Database, options: DoctorOptions): Promise<{ findings: DoctorFinding[]; models: ModelFit[] }> {
   const report = await explainHotQueries(db, {
     ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.host ? { host: options.host } : {}),
     ...(options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {}),
   });
   const models = report.models ?? [];

@@ -2,16 +2,19 @@ import { parse } from 'libpg-query';
 import type pg from 'pg';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError, SqlState, toSyncLookupError } from '../db/errors.js';
+import { applyHost, type Host } from '../lookup/host.js';
+import { resolveHost } from '../lookup/hosts/index.js';
 import { builtinRegistry, type ModelDefinition, type ModelRegistry } from '../lookup/registry.js';
 import {
   pullChunkQuery, publishStagedRows, selectLookupRows, upsertLookupRows, verifyModelQuery, type SqlQuery,
 } from '../lookup/sql.js';
 import { PURGE_SQL } from '../maintenance/purge.js';
 import { LOOKUP_TABLE, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js';
+import { TOMBSTONES_TABLE } from '../schema/tool.js';
 import {
   classifyPlan, explainStatement, readPlanContext, type ClassifyOptions, type PlanFinding, type Severity,
 } from './plan.js';
-import { checkModelFit, isFitError, type ModelFit } from './model-fit.js';
+import { checkModelFit, type ModelFit } from './model-fit.js';
 import { loadSqlParser } from './plan-expr.js';
 
 /*
@@ -159,8 +162,14 @@ export interface HotQuery {
   settings?: Record<string, string>;
   /** Why it cannot be explained here (e.g. no source table), instead of a query. */
   skipped?: string;
-  /** The model whose source it reads: an undefined table or column there skips it instead of failing it. */
-  model?: string;
+}
+
+/** What the engine's statements depend on besides the registry, as the engine decides it. */
+export interface LookupFeatures {
+  /** The lookup has `needs_rebuild`: builds clear it, verify counts flagged rows apart. */
+  flags: boolean;
+  /** The host signals hard deletes by tombstones and the tombstone table exists. */
+  tombstones: boolean;
 }
 
 /**
@@ -182,12 +191,15 @@ function sourceModel(p: RepresentativeParams, registry: ModelRegistry, fit: Read
  * const fit = await checkModelFit(client, registry);
  * const queries = hotQueries(await representativeParams(client, registry), registry, new Map(fit.map((f) => [f.name, f])));
  */
-export function hotQueries(p: RepresentativeParams, registry: ModelRegistry, fit: ReadonlyMap<string, ModelFit>): HotQuery[] {
+export function hotQueries(
+  p: RepresentativeParams, registry: ModelRegistry, fit: ReadonlyMap<string, ModelFit>,
+  features: LookupFeatures = { flags: false, tombstones: false },
+): HotQuery[] {
   const model = sourceModel(p, registry, fit);
   const noSource = model ? undefined : registry.models.length ? "no model's source matches the registry (see the skipped models)"
     : 'the model registry is empty';
   const withModel = (fn: (m: ModelDefinition) => SqlQuery): SqlQuery => (model ? fn(model) : { text: '', values: [] });
-  const of = model ? { model: model.name } : { skipped: noSource! };
+  const of = model ? {} : { skipped: noSource! };
   const modelName = model?.name ?? p.smallType;
   const qs: HotQuery[] = [
     { name: 'pull_incremental', title: `pull since ${p.sinceTick} (${p.smallTypes.join(', ')}, ${p.patients.length} patients, ${p.facilities.length} facilities)`, form: 'system',
@@ -195,7 +207,7 @@ export function hotQueries(p: RepresentativeParams, registry: ModelRegistry, fit
     { name: 'pull_initial', title: `initial pull (since -1) of ${p.smallType}`, form: 'system',
       query: pullChunkQuery({ sinceTick: -1, types: [p.smallType], patients: p.patients, facilities: p.facilities, limit: 1000 }) },
     { name: 'build_upsert', title: `incremental build upsert of ${modelName} since ${p.lastEndTick ?? p.topTick}`, form: 'system',
-      query: withModel((m) => upsertLookupRows(m, { lookupTick: STAGED_TICK, sinceTick: p.lastEndTick ?? p.topTick, limit: 20_000 })), ...of },
+      query: withModel((m) => upsertLookupRows(m, { lookupTick: STAGED_TICK, sinceTick: p.lastEndTick ?? p.topTick, limit: 20_000, clearFlags: features.flags })), ...of },
     { name: 'publish_staged', title: 'publish staged rows (tick -2) at a new end tick', form: 'system',
       query: publishStagedRows(p.topTick + 1) },
     // The maintenance purge (src/maintenance/purge.ts): row addresses (plain layout) or ids (partitioned)
@@ -216,7 +228,7 @@ export function hotQueries(p: RepresentativeParams, registry: ModelRegistry, fit
       // A rebuild reads every source row of its model by definition.
       classify: { fullScanExpected: true }, ...of },
     { name: 'verify_type', title: `verify ${modelName}`, form: 'system',
-      query: withModel((m) => verifyModelQuery(m, { builtBeforeTick: p.lastEndTick })),
+      query: withModel((m) => verifyModelQuery(m, { builtBeforeTick: p.lastEndTick, ...features })),
       classify: { fullScanExpected: true }, ...of },
     { name: 'emptiness_exists', title: 'emptiness test by EXISTS', form: 'system', query: emptinessExistsQuery() },
     { name: 'initial_tick_maxima', title: 'initial-tick maxima (highest tick below the first build)', form: 'system', query: initialTickMaximaQuery() },
@@ -253,6 +265,8 @@ export interface QueryReport {
 export interface ExplainReport {
   serverVersion: string;
   analyzed: boolean;
+  /** The host whose conventions the models were read with (null for --sql). */
+  host: string | null;
   /** Worst verdict over the system's queries (the seed's forms are shown for comparison only). */
   verdict: Severity;
   /** The representative parameters used (null for --sql). */
@@ -267,6 +281,8 @@ export interface ExplainRunOptions {
   /** Execute each statement (EXPLAIN ANALYZE, BUFFERS) inside a transaction that is rolled back. */
   analyze?: boolean;
   registry?: ModelRegistry;
+  /** The deployment's conventions the models are read with; default: the recorded host, else detected (resolveHost). */
+  host?: Host;
   /** Rows from which a table counts as large (see ClassifyOptions). */
   largeTableRows?: number;
   /** Per statement; default 0 (none) without analyze, 10 minutes with it. */
@@ -292,10 +308,6 @@ async function explainOne(client: pg.ClientBase, q: HotQuery, options: ExplainRu
   } catch (err) {
     const e = toSyncLookupError(err);
     if (e.code === 'cancelled') throw e;
-    if (q.model && isFitError(e)) {
-      const why = `${q.model}: the planner rejects it: ${e.message}`;
-      return { ...report, skippedReason: why, reason: why };
-    }
     return { ...report, verdict: 'error', status: 'fail', reason: e.message };
   }
 }
@@ -310,18 +322,23 @@ async function explainOne(client: pg.ClientBase, q: HotQuery, options: ExplainRu
  */
 export async function explainHotQueries(db: Database, options: ExplainRunOptions = {}): Promise<ExplainReport> {
   await loadSqlParser();
-  const registry = options.registry ?? builtinRegistry();
   const timeout = options.statementTimeoutMs ?? (options.analyze ? 600_000 : 0);
   return withClient(db, { purpose: 'explain', statementTimeoutMs: timeout }, async (client) => {
-    const { rows: [v] } = await client.query<{ v: string; lookup: boolean }>(
-      `select current_setting('server_version') as v, to_regclass($1) is not null as lookup`, [LOOKUP_TABLE]);
+    const { rows: [v] } = await client.query<{ v: string; lookup: boolean; flags: boolean; tombstones: boolean }>(
+      `select current_setting('server_version') as v, to_regclass($1) is not null as lookup,
+              exists (select 1 from pg_attribute where attrelid = to_regclass($1) and attname = 'needs_rebuild' and not attisdropped) as flags,
+              to_regclass($2) is not null as tombstones`, [LOOKUP_TABLE, TOMBSTONES_TABLE]);
     if (!v?.lookup) {
       throw new ConfigError('no_lookup_table', `table ${LOOKUP_TABLE} does not exist in this database (run sync-lookup migrate first)`);
     }
+    // The models as the engine reads them on this deployment (key style, device-id join, …).
+    const host = options.host ?? (await resolveHost(client)).host;
+    const registry = applyHost(options.registry ?? builtinRegistry(), host);
+    const features = { flags: v.flags, tombstones: host.description.deletes === 'tombstones' && v.tombstones };
     const params = await representativeParams(client, registry);
     const models = await checkModelFit(client, registry);
     const queries: QueryReport[] = [];
-    for (const q of hotQueries(params, registry, new Map(models.map((m) => [m.name, m])))) {
+    for (const q of hotQueries(params, registry, new Map(models.map((m) => [m.name, m])), features)) {
       if (options.signal?.aborted) throw toSyncLookupError(options.signal.reason ?? new Error('cancelled'));
       const r = await explainOne(client, q, options);
       queries.push(r);
@@ -333,7 +350,7 @@ export async function explainHotQueries(db: Database, options: ExplainRunOptions
     // The sample ids are in the purge_batch query's parameters already; the summary keeps their count.
     const { sampleIds, sampleTids, ...shown } = params;
     return {
-      serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict,
+      serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, host: host.name,
       params: { ...shown, sampleIdCount: sampleIds.length + sampleTids.length }, models, queries,
     };
   });
@@ -408,6 +425,6 @@ export async function explainSql(db: Database, sql: string, options: ExplainRunO
       verdict: verdict.verdict, status: verdict.verdict, skippedReason: null, reason: verdict.reason, fix: verdict.fix, plan: verdict.description,
       planningMs: r.planningMs, executionMs: r.executionMs, findings: verdict.findings,
     };
-    return { serverVersion: v!.v.split(' ')[0]!, analyzed: !!options.analyze, verdict: verdict.verdict, params: null, models: null, queries: [q] };
+    return { serverVersion: v!.v.split(' ')[0]!, analyzed: !!options.analyze, verdict: verdict.verdict, host: null, params: null, models: null, queries: [q] };
   });
 }

@@ -106,7 +106,7 @@ async function missingInCatalog(client: pg.ClientBase, refs: StatementReferences
 const FIT_ERRORS = new Set<string>([SqlState.undefinedTable, SqlState.undefinedColumn]);
 
 /** True when `err` is PostgreSQL's undefined_table or undefined_column: a source that does not match the registry. */
-export function isFitError(err: unknown): boolean {
+function isFitError(err: unknown): boolean {
   const state = toSyncLookupError(err).details.sqlstate;
   return typeof state === 'string' && FIT_ERRORS.has(state);
 }

@@ -4,6 +4,7 @@ import { runDoctor } from '../../src/inspect/doctor.js';
 import { explainHotQueries } from '../../src/inspect/explain.js';
 import { exportStats } from '../../src/inspect/stats.js';
 import { builtinRegistry, ModelRegistry } from '../../src/lookup/registry.js';
+import { builtinHost, tamanuHost } from '../../src/lookup/hosts/index.js';
 import { setupSourceTables } from '../../src/lookup/source.js';
 import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
@@ -55,10 +56,8 @@ describe.runIf(hasServer())('explain and doctor on a database whose sources part
     for (const q of r.queries) expect(q.status, q.name).toBe(q.verdict === 'error' ? 'fail' : q.verdict);
   });
 
-  it('skips a query whose statement names a missing table, and a model the planner rejects, from EXPLAIN\'s error', async () => {
+  it('skips a model whose join table is missing, and one the planner rejects (an unqualified column), from EXPLAIN\'s error', async () => {
     const { t } = await partlyFittingDatabase();
-    // As on a deployment that keeps no tombstone table: verify's statement cannot plan, the rest can.
-    await t.query('drop table sync_lookup_tombstones');
     const base = builtinRegistry().models;
     const registry = new ModelRegistry([
       ...base.filter((m) => m.name !== 'facilities'),
@@ -67,16 +66,39 @@ describe.runIf(hasServer())('explain and doctor on a database whose sources part
       { ...base.find((m) => m.name === 'reference_data')!, name: 'reference_joined', joins: [{ table: 'no_such_join', alias: 'j', on: 'j.id = s.id' }], patientId: 'j.patient_id' },
     ]);
     await t.query('create table reference_joined (like reference_data including all)');
-    const r = await explainHotQueries(t.db, { registry });
+    const r = await explainHotQueries(t.db, { registry, host: builtinHost });
     const model = (name: string) => r.models!.find((m) => m.name === name)!;
     expect(model('facilities').status).toBe('skipped');
     expect(model('facilities').skippedReason).toMatch(/the planner rejects its source query: column "no_such_column" does not exist/);
     expect(model('reference_joined')).toMatchObject({ status: 'skipped', skippedReason: 'table no_such_join does not exist', missing: { tables: ['no_such_join'] } });
-    const verify = r.queries.find((q) => q.name === 'verify_type')!;
-    expect(verify).toMatchObject({ verdict: 'skipped', status: 'skipped' });
-    expect(verify.skippedReason).toMatch(/relation "sync_lookup_tombstones" does not exist/);
-    expect(r.queries.find((q) => q.name === 'build_upsert')!.status).not.toBe('skipped');
+    expect(model('reference_data').status).toBe('ok');
     expect(r.verdict).not.toBe('fail');
+  });
+
+  it('reads the models with the host\'s conventions: sources without pushed_by_device_id fit the tamanu host, not the builtin one', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations() });
+    await fillSyntheticLookup(t, 20_000);
+    await withClient(t.db, { purpose: 'test' }, (c) => setupSourceTables(c, builtinRegistry()));
+    // As ORIGIN.md has it: the device comes from sync_device_ticks, not from a column of the source row.
+    for (const name of builtinRegistry().names) await t.query(`alter table ${name} drop column pushed_by_device_id`);
+    await t.query('create table sync_device_ticks (persisted_at_sync_tick bigint primary key, device_id text not null)');
+
+    const builtin = await explainHotQueries(t.db, { host: builtinHost });
+    expect(builtin.host).toBe('builtin');
+    expect(builtin.models!.filter((m) => m.status === 'skipped')).toHaveLength(20);
+    expect(builtin.models![0]!.skippedReason).toMatch(/\.pushed_by_device_id$/);
+    const upsert = builtin.queries.find((q) => q.name === 'build_upsert')!;
+    expect(upsert).toMatchObject({ status: 'skipped', verdict: 'skipped' });
+    expect(upsert.skippedReason).toMatch(/no model's source matches the registry/);
+    expect(builtin.verdict).not.toBe('fail');
+
+    const tamanu = await explainHotQueries(t.db, { host: tamanuHost });
+    expect(tamanu.host).toBe('tamanu');
+    expect(tamanu.models!.filter((m) => m.status !== 'ok')).toEqual([]);
+    const q = tamanu.queries.find((x) => x.name === 'build_upsert')!;
+    expect(['ok', 'warn'], q.reason).toContain(q.status);
+    expect(q.sql).toMatch(/LEFT JOIN "sync_device_ticks"/);
   });
 
   it('doctor reports the skipped models as warnings with their reasons and finds no error', async () => {
