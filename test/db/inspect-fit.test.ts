@@ -10,6 +10,7 @@ import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
 import { cliBuilt, runCli } from '../helpers/cli.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
+import { createOrigin, ORIGIN_MODELS_FILE } from './origin-fixture.js';
 import { fillSyntheticLookup } from '../fixtures/plans/synthetic.js';
 
 /**
@@ -140,6 +141,40 @@ describe.runIf(hasServer())('explain and doctor on a database whose sources part
     expect(doctorText.code).toBe(0);
     expect(doctorText.stdout).toContain(`WARNING model_skipped users: skipped: ${MISSING_TABLE}`);
     expect(doctorText.stdout).toMatch(new RegExp(`WARNING model_skipped ${smallest}: skipped: .*${column.source}`));
+  });
+});
+
+describe.runIf(hasServer() && cliBuilt())('explain and doctor on an adopted origin-shaped deployment (ORIGIN.md)', () => {
+  it('exit 0: the built-in models that do not match are skipped, and with the deployment\'s registry every model fits', async () => {
+    const t = await createTestDatabase();
+    await createOrigin(t, 300);
+    const env = { DATABASE_URL: t.url };
+    const adopt = await runCli(['migrate', '--adopt'], env);
+    expect(adopt.code, adopt.stderr).toBe(0);
+
+    type Report = { verdict: string; host: string; models: { name: string; status: string; skipped_reason: string | null }[]; queries: { name: string; status: string; reason: string }[] };
+    const builtin = await runCli(['explain', '--json'], env);
+    expect(builtin.code, builtin.stdout).toBe(0);
+    const b = JSON.parse(builtin.stdout) as Report;
+    expect(b.host).toBe('tamanu');
+    const status = (r: Report, name: string) => r.models.find((m) => m.name === name);
+    // Source tables the deployment has, with columns the built-in models name and it does not; the rest absent.
+    expect(status(b, 'facilities')).toMatchObject({ status: 'skipped', skipped_reason: expect.stringMatching(/facilities\.type/) as unknown });
+    expect(status(b, 'vitals')).toMatchObject({ status: 'skipped', skipped_reason: 'source table vitals does not exist' });
+    expect(b.models.filter((m) => m.status === 'fail')).toEqual([]);
+    for (const q of b.queries.filter((x) => x.status === 'fail')) expect.fail(`${q.name}: ${q.reason}`);
+
+    const own = await runCli(['explain', '--json', '--models', ORIGIN_MODELS_FILE], env);
+    expect(own.code, own.stdout).toBe(0);
+    const o = JSON.parse(own.stdout) as Report;
+    expect(o.models.map((m) => `${m.name} ${m.status}`)).toEqual(['facilities', 'patients', 'encounters', 'notes', 'lab_requests', 'patient_program_registrations'].map((n) => `${n} ok`));
+    for (const name of ['build_upsert', 'rebuild_type', 'verify_type']) expect(o.queries.find((q) => q.name === name)!.status, name).not.toBe('skipped');
+
+    const doctor = await runCli(['doctor', '--json', '--models', ORIGIN_MODELS_FILE], env);
+    expect(doctor.code, doctor.stdout).toBe(0);
+    const builtinDoctor = await runCli(['doctor'], env);
+    expect(builtinDoctor.code, builtinDoctor.stdout).toBe(0);
+    expect(builtinDoctor.stdout).toMatch(/WARNING model_skipped vitals: skipped: source table vitals does not exist/);
   });
 });
 

@@ -3,7 +3,7 @@ import { explainHotQueries, explainSql, type ExplainReport, type QueryReport } f
 import type { ModelFit } from '../../inspect/model-fit.js';
 import { snakeCaseKeys } from '../../inspect/json.js';
 import { resolveRegistry } from '../../lookup/registry.js';
-import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
+import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatMs } from '../output.js';
 
 function renderQuery(q: QueryReport): string {
@@ -27,7 +27,7 @@ function renderModels(models: readonly ModelFit[]): string[] {
 export function renderExplain(r: ExplainReport): string {
   const system = r.queries.filter((q) => q.form === 'system');
   const seed = r.queries.filter((q) => q.form === 'seed');
-  const out = [`PostgreSQL ${r.serverVersion} · ${r.analyzed ? 'executed with EXPLAIN ANALYZE, rolled back' : 'plans only (--analyze executes and rolls back)'}`];
+  const out = [`PostgreSQL ${r.serverVersion}${r.host ? ` · host ${r.host}` : ''} · ${r.analyzed ? 'executed with EXPLAIN ANALYZE, rolled back' : 'plans only (--analyze executes and rolls back)'}`];
   if (r.params) out.push(`parameters: ${r.params.notes.join('; ')}`);
   if (r.models) out.push(...renderModels(r.models));
   out.push('', ...system.map(renderQuery));
@@ -53,7 +53,7 @@ export function registerExplain(program: Command): void {
       const report = opts.sql !== undefined
         ? await withDatabase(ctx, (db) => explainSql(db, opts.sql!, options))
         : await withDatabase(ctx, async (db) => explainHotQueries(db, {
-          ...options, registry: await resolveRegistry(opts.models),
+          ...options, registry: await resolveRegistry(opts.models), ...forcedHost(ctx),
           // Progress for people only: under --json stdout carries just the report.
           onEvent: (e) => { if (!ctx.out.json) ctx.out.progress(e, `explained ${e.name}: ${e.verdict}`, null, 0); },
         }));
