@@ -28,6 +28,7 @@ export * from './datagen/churn.js';
 export * from './inspect/plan.js';
 export { loadSqlParser, conditionConjuncts, expressionColumns } from './inspect/plan-expr.js';
 export * from './inspect/explain.js';
+export * from './inspect/model-fit.js';
 export * from './inspect/json.js';
 export * from './schema/partitioned.js';
 export * from './maintenance/index.js';

@@ -2,11 +2,13 @@ import type pg from 'pg';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
+import type { Host } from '../lookup/host.js';
 import type { ModelRegistry } from '../lookup/registry.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
 import { estimateIndex } from './estimate.js';
-import { explainHotQueries } from './explain.js';
+import { explainHotQueries, type QueryReport } from './explain.js';
 import { readIndexBuilds, type IndexBuildProgress } from './index-progress.js';
+import type { ModelFit } from './model-fit.js';
 
 /*
  * `sync-lookup doctor`: one read-only pass over the catalog and the statistics views, each finding with
@@ -21,7 +23,7 @@ export interface DoctorFinding {
   severity: DoctorSeverity;
   /** Stable name of the check: invalid_index, redundant_index, duplicate_index, unused_index, missing_index,
    * dead_tuples, table_bloat, index_bloat, stale_statistics, never_analyzed, idle_in_transaction, long_running_query,
-   * index_build_in_progress, sizes. */
+   * index_build_in_progress, sizes, model_skipped, model_error. */
   check: string;
   /** What it is about: `schema.table`, `schema.index`, or `pid 1234`. */
   subject: string;
@@ -81,6 +83,8 @@ export interface DoctorReport {
   findings: DoctorFinding[];
   counts: Record<DoctorSeverity, number>;
   indexBuilds: IndexBuildProgress[];
+  /** How each registry model fits this database, from the explain pass; null when it did not run. */
+  models: ModelFit[] | null;
 }
 
 /** Options of {@link runDoctor}. */
@@ -94,6 +98,8 @@ export interface DoctorOptions {
   /** Run the explain verdicts to find missing indexes. Default true. */
   explain?: boolean;
   registry?: ModelRegistry;
+  /** The host whose conventions the models are read with (explain verdicts); default: recorded, else detected. */
+  host?: Host;
   /** Rows from which a table is large (explain verdicts). */
   largeTableRows?: number;
   /** Indexes smaller than this are not judged for bloat. Default 8 MB. */
@@ -138,13 +144,16 @@ export async function runDoctor(db: Database, options: DoctorOptions = {}): Prom
     return { serverVersion: meta!.v.split(' ')[0]!, database: meta!.db, statsAgeS: Math.round(meta!.stats_age_s), tables, indexBuilds: builds };
   });
   findings.push(...(await indexBloatFindings(db, report.tables, options.minIndexBloatBytes ?? 8 * 1024 ** 2)));
+  let models: ModelFit[] | null = null;
   if (options.explain !== false && report.tables.some((t) => t.name === LOOKUP_TABLE)) {
-    findings.push(...(await missingIndexFindings(db, options)));
+    const explained = await explainFindings(db, options);
+    findings.push(...explained.findings);
+    models = explained.models;
   }
   findings.sort((a, b) => RANK[a.severity] - RANK[b.severity]);
   const counts = { error: 0, warning: 0, info: 0 };
   for (const f of findings) counts[f.severity]++;
-  return { ...report, findings, counts };
+  return { ...report, findings, counts, models };
 }
 
 async function readTables(client: pg.ClientBase, names: string[], lenient: boolean): Promise<DoctorTable[]> {
@@ -391,13 +400,28 @@ async function sessionFindings(client: pg.ClientBase, ageS: number): Promise<Doc
   });
 }
 
-async function missingIndexFindings(db: Database, options: DoctorOptions): Promise<DoctorFinding[]> {
+/** Missing indexes from the explain verdicts, and the models whose source does not fit the registry. */
+async function explainFindings(db: Database, options: DoctorOptions): Promise<{ findings: DoctorFinding[]; models: ModelFit[] }> {
   const report = await explainHotQueries(db, {
     ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.host ? { host: options.host } : {}),
     ...(options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {}),
   });
+  const models = report.models ?? [];
+  const findings: DoctorFinding[] = models.filter((m) => m.status !== 'ok').map((m) => ({
+    // Skipped: the build cannot read this model here until the registry (--models) matches the database.
+    severity: m.status === 'skipped' ? 'warning' as const : 'error' as const,
+    check: m.status === 'skipped' ? 'model_skipped' : 'model_error', subject: m.name,
+    message: m.status === 'skipped' ? `skipped: ${m.skippedReason}` : `its source query does not plan: ${m.error}`,
+    evidence: { status: m.status, missingTables: m.missing.tables.join(', '), missingColumns: m.missing.columns.join(', ') },
+    fix: 'pass the model registry that matches this database (--models FILE)',
+  }));
+  return { findings: [...findings, ...missingIndexFindings(report.queries)], models };
+}
+
+function missingIndexFindings(queries: QueryReport[]): DoctorFinding[] {
   const byFix = new Map<string, DoctorFinding>();
-  for (const q of report.queries) {
+  for (const q of queries) {
     if (q.form !== 'system' || q.verdict !== 'fail') continue;
     const finding = q.findings.find((f) => f.severity === 'fail' && f.fix && /^(CREATE INDEX|REINDEX)/.test(f.fix));
     if (!finding?.fix) continue;

@@ -2,15 +2,19 @@ import { parse } from 'libpg-query';
 import type pg from 'pg';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError, SqlState, toSyncLookupError } from '../db/errors.js';
+import { applyHost, type Host } from '../lookup/host.js';
+import { resolveHost } from '../lookup/hosts/index.js';
 import { builtinRegistry, type ModelDefinition, type ModelRegistry } from '../lookup/registry.js';
 import {
   pullChunkQuery, publishStagedRows, selectLookupRows, upsertLookupRows, verifyModelQuery, type SqlQuery,
 } from '../lookup/sql.js';
 import { PURGE_SQL } from '../maintenance/purge.js';
 import { LOOKUP_TABLE, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js';
+import { TOMBSTONES_TABLE } from '../schema/tool.js';
 import {
   classifyPlan, explainStatement, readPlanContext, type ClassifyOptions, type PlanFinding, type Severity,
 } from './plan.js';
+import { checkModelFit, type ModelFit } from './model-fit.js';
 import { loadSqlParser } from './plan-expr.js';
 
 /*
@@ -160,27 +164,50 @@ export interface HotQuery {
   skipped?: string;
 }
 
+/** What the engine's statements depend on besides the registry, as the engine decides it. */
+export interface LookupFeatures {
+  /** The lookup has `needs_rebuild`: builds clear it, verify counts flagged rows apart. */
+  flags: boolean;
+  /** The host signals hard deletes by tombstones and the tombstone table exists. */
+  tombstones: boolean;
+}
+
+/**
+ * The model whose source the build, rebuild and verify queries are explained on: the small type's when its
+ * source fits, else the next that fits (small types first, then by declared share). Undefined when none fits.
+ */
+function sourceModel(p: RepresentativeParams, registry: ModelRegistry, fit: ReadonlyMap<string, ModelFit>): ModelDefinition | undefined {
+  const byShare = [...registry.models].sort((a, b) => (a.share ?? 1) - (b.share ?? 1)).map((m) => m.name);
+  const name = [p.smallType, ...p.smallTypes, ...byShare].find((n) => registry.has(n) && fit.get(n)?.status !== 'skipped');
+  return name === undefined ? undefined : registry.get(name);
+}
+
 /**
  * The hot queries of the system with representative parameters: incremental and initial pull, build
  * upsert, staged-tick publish, purge and rebuild of one type, verify, the emptiness test, the
  * initial-tick maxima; plus the seed's original forms for comparison.
  *
  * @example
- * const queries = hotQueries(await representativeParams(client, registry), registry, new Set(['notes']));
+ * const fit = await checkModelFit(client, registry);
+ * const queries = hotQueries(await representativeParams(client, registry), registry, new Map(fit.map((f) => [f.name, f])));
  */
-export function hotQueries(p: RepresentativeParams, registry: ModelRegistry, sourceTables: ReadonlySet<string>): HotQuery[] {
-  const model: ModelDefinition | undefined = registry.has(p.smallType) ? registry.get(p.smallType) : undefined;
-  const noSource = !model ? `record type ${p.smallType} is not in the model registry`
-    : !sourceTables.has(model.name) ? `source table ${model.name} does not exist (run sync-lookup seed)` : undefined;
-  const withModel = (fn: (m: ModelDefinition) => SqlQuery): SqlQuery => (model && !noSource ? fn(model) : { text: '', values: [] });
+export function hotQueries(
+  p: RepresentativeParams, registry: ModelRegistry, fit: ReadonlyMap<string, ModelFit>,
+  features: LookupFeatures = { flags: false, tombstones: false },
+): HotQuery[] {
+  const model = sourceModel(p, registry, fit);
+  const noSource = model ? undefined : registry.models.length ? "no model's source matches the registry (see the skipped models)"
+    : 'the model registry is empty';
+  const withModel = (fn: (m: ModelDefinition) => SqlQuery): SqlQuery => (model ? fn(model) : { text: '', values: [] });
+  const of = model ? {} : { skipped: noSource! };
+  const modelName = model?.name ?? p.smallType;
   const qs: HotQuery[] = [
     { name: 'pull_incremental', title: `pull since ${p.sinceTick} (${p.smallTypes.join(', ')}, ${p.patients.length} patients, ${p.facilities.length} facilities)`, form: 'system',
       query: pullChunkQuery({ sinceTick: p.sinceTick, types: p.smallTypes, patients: p.patients, facilities: p.facilities, limit: 1000 }) },
     { name: 'pull_initial', title: `initial pull (since -1) of ${p.smallType}`, form: 'system',
       query: pullChunkQuery({ sinceTick: -1, types: [p.smallType], patients: p.patients, facilities: p.facilities, limit: 1000 }) },
-    { name: 'build_upsert', title: `incremental build upsert of ${p.smallType} since ${p.lastEndTick ?? p.topTick}`, form: 'system',
-      query: withModel((m) => upsertLookupRows(m, { lookupTick: STAGED_TICK, sinceTick: p.lastEndTick ?? p.topTick, limit: 20_000 })),
-      ...(noSource ? { skipped: noSource } : {}) },
+    { name: 'build_upsert', title: `incremental build upsert of ${modelName} since ${p.lastEndTick ?? p.topTick}`, form: 'system',
+      query: withModel((m) => upsertLookupRows(m, { lookupTick: STAGED_TICK, sinceTick: p.lastEndTick ?? p.topTick, limit: 20_000, clearFlags: features.flags })), ...of },
     { name: 'publish_staged', title: 'publish staged rows (tick -2) at a new end tick', form: 'system',
       query: publishStagedRows(p.topTick + 1) },
     // The maintenance purge (src/maintenance/purge.ts): row addresses (plain layout) or ids (partitioned)
@@ -196,13 +223,13 @@ export function hotQueries(p: RepresentativeParams, registry: ModelRegistry, sou
         query: { text: PURGE_SQL.deleteTids, values: [p.sampleTids, [p.smallType]] } }
       : { name: 'purge_batch', title: `purge one type (${p.smallType}): delete one batch of ${p.sampleIds.length} ids`, form: 'system',
         query: { text: PURGE_SQL.deleteBatch, values: [p.sampleIds, [p.smallType]] } },
-    { name: 'rebuild_type', title: `rebuild one type: read ${p.smallType} from its source`, form: 'system',
+    { name: 'rebuild_type', title: `rebuild one type: read ${modelName} from its source`, form: 'system',
       query: withModel((m) => selectLookupRows(m, { lookupTick: 'source' })),
       // A rebuild reads every source row of its model by definition.
-      classify: { fullScanExpected: true }, ...(noSource ? { skipped: noSource } : {}) },
-    { name: 'verify_type', title: `verify ${p.smallType}`, form: 'system',
-      query: withModel((m) => verifyModelQuery(m, { builtBeforeTick: p.lastEndTick })),
-      classify: { fullScanExpected: true }, ...(noSource ? { skipped: noSource } : {}) },
+      classify: { fullScanExpected: true }, ...of },
+    { name: 'verify_type', title: `verify ${modelName}`, form: 'system',
+      query: withModel((m) => verifyModelQuery(m, { builtBeforeTick: p.lastEndTick, ...features })),
+      classify: { fullScanExpected: true }, ...of },
     { name: 'emptiness_exists', title: 'emptiness test by EXISTS', form: 'system', query: emptinessExistsQuery() },
     { name: 'initial_tick_maxima', title: 'initial-tick maxima (highest tick below the first build)', form: 'system', query: initialTickMaximaQuery() },
     { name: 'seed_purge', title: `the seed's purge DELETE … WHERE record_type IN (${p.smallTypes.join(', ')})`, form: 'seed',
@@ -221,6 +248,10 @@ export interface QueryReport {
   params: unknown[];
   /** ok / warn / fail from the plan; `skipped` when it could not be explained here; `error` when EXPLAIN failed. */
   verdict: Severity | 'skipped' | 'error';
+  /** `verdict` with `error` counted as `fail`: what the report's verdict is made of. */
+  status: Severity | 'skipped';
+  /** Why it was skipped (which table or column of the source does not match the registry); null otherwise. */
+  skippedReason: string | null;
   reason: string;
   fix: string | null;
   /** The plan in words. */
@@ -234,10 +265,14 @@ export interface QueryReport {
 export interface ExplainReport {
   serverVersion: string;
   analyzed: boolean;
+  /** The host whose conventions the models were read with (null for --sql). */
+  host: string | null;
   /** Worst verdict over the system's queries (the seed's forms are shown for comparison only). */
   verdict: Severity;
   /** The representative parameters used (null for --sql). */
   params: (Omit<RepresentativeParams, 'sampleIds' | 'sampleTids'> & { sampleIdCount: number }) | null;
+  /** How each registry model fits this database (null for --sql); a `fail` counts in the verdict, `skipped` does not. */
+  models: ModelFit[] | null;
   queries: QueryReport[];
 }
 
@@ -246,6 +281,8 @@ export interface ExplainRunOptions {
   /** Execute each statement (EXPLAIN ANALYZE, BUFFERS) inside a transaction that is rolled back. */
   analyze?: boolean;
   registry?: ModelRegistry;
+  /** The deployment's conventions the models are read with; default: the recorded host, else detected (resolveHost). */
+  host?: Host;
   /** Rows from which a table counts as large (see ClassifyOptions). */
   largeTableRows?: number;
   /** Per statement; default 0 (none) without analyze, 10 minutes with it. */
@@ -256,8 +293,8 @@ export interface ExplainRunOptions {
 
 async function explainOne(client: pg.ClientBase, q: HotQuery, options: ExplainRunOptions): Promise<QueryReport> {
   const report: QueryReport = {
-    name: q.name, title: q.title, form: q.form, sql: q.query.text, params: q.query.values,
-    verdict: 'skipped', reason: q.skipped ?? '', fix: null, plan: null, planningMs: null, executionMs: null, findings: [],
+    name: q.name, title: q.title, form: q.form, sql: q.query.text, params: q.query.values, verdict: 'skipped', status: 'skipped',
+    skippedReason: q.skipped ?? null, reason: q.skipped ?? '', fix: null, plan: null, planningMs: null, executionMs: null, findings: [],
   };
   if (q.skipped) return report;
   try {
@@ -266,12 +303,12 @@ async function explainOne(client: pg.ClientBase, q: HotQuery, options: ExplainRu
     const v = await classifyPlan(r, context, {
       ...(options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {}), ...q.classify,
     });
-    return { ...report, verdict: v.verdict, reason: v.reason, fix: v.fix, plan: v.description,
+    return { ...report, verdict: v.verdict, status: v.verdict, skippedReason: null, reason: v.reason, fix: v.fix, plan: v.description,
       planningMs: r.planningMs, executionMs: r.executionMs, findings: v.findings };
   } catch (err) {
     const e = toSyncLookupError(err);
     if (e.code === 'cancelled') throw e;
-    return { ...report, verdict: 'error', reason: e.message };
+    return { ...report, verdict: 'error', status: 'fail', reason: e.message };
   }
 }
 
@@ -285,30 +322,37 @@ async function explainOne(client: pg.ClientBase, q: HotQuery, options: ExplainRu
  */
 export async function explainHotQueries(db: Database, options: ExplainRunOptions = {}): Promise<ExplainReport> {
   await loadSqlParser();
-  const registry = options.registry ?? builtinRegistry();
   const timeout = options.statementTimeoutMs ?? (options.analyze ? 600_000 : 0);
   return withClient(db, { purpose: 'explain', statementTimeoutMs: timeout }, async (client) => {
-    const { rows: [v] } = await client.query<{ v: string; lookup: boolean }>(
-      `select current_setting('server_version') as v, to_regclass($1) is not null as lookup`, [LOOKUP_TABLE]);
+    const { rows: [v] } = await client.query<{ v: string; lookup: boolean; flags: boolean; tombstones: boolean }>(
+      `select current_setting('server_version') as v, to_regclass($1) is not null as lookup,
+              exists (select 1 from pg_attribute where attrelid = to_regclass($1) and attname = 'needs_rebuild' and not attisdropped) as flags,
+              to_regclass($2) is not null as tombstones`, [LOOKUP_TABLE, TOMBSTONES_TABLE]);
     if (!v?.lookup) {
       throw new ConfigError('no_lookup_table', `table ${LOOKUP_TABLE} does not exist in this database (run sync-lookup migrate first)`);
     }
+    // The models as the engine reads them on this deployment (key style, device-id join, …).
+    const host = options.host ?? (await resolveHost(client)).host;
+    const registry = applyHost(options.registry ?? builtinRegistry(), host);
+    const features = { flags: v.flags, tombstones: host.description.deletes === 'tombstones' && v.tombstones };
     const params = await representativeParams(client, registry);
-    const { rows: existing } = await client.query<{ name: string }>(
-      `select n as name from unnest($1::text[]) n where to_regclass(quote_ident(n)) is not null`, [registry.names]);
+    const models = await checkModelFit(client, registry);
     const queries: QueryReport[] = [];
-    for (const q of hotQueries(params, registry, new Set(existing.map((r) => r.name)))) {
+    for (const q of hotQueries(params, registry, new Map(models.map((m) => [m.name, m])), features)) {
       if (options.signal?.aborted) throw toSyncLookupError(options.signal.reason ?? new Error('cancelled'));
       const r = await explainOne(client, q, options);
       queries.push(r);
       options.onEvent?.({ type: 'query_done', name: r.name, verdict: r.verdict });
     }
-    const system = queries.filter((q) => q.form === 'system');
-    const verdict: Severity = system.some((q) => q.verdict === 'fail' || q.verdict === 'error') ? 'fail'
-      : system.some((q) => q.verdict === 'warn') ? 'warn' : 'ok';
+    // Skipped queries and models do not count: the verdict comes from what can run here.
+    const statuses = [...queries.filter((q) => q.form === 'system').map((q) => q.status), ...models.map((m) => m.status)];
+    const verdict: Severity = statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : 'ok';
     // The sample ids are in the purge_batch query's parameters already; the summary keeps their count.
     const { sampleIds, sampleTids, ...shown } = params;
-    return { serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, params: { ...shown, sampleIdCount: sampleIds.length + sampleTids.length }, queries };
+    return {
+      serverVersion: v.v.split(' ')[0]!, analyzed: !!options.analyze, verdict, host: host.name,
+      params: { ...shown, sampleIdCount: sampleIds.length + sampleTids.length }, models, queries,
+    };
   });
 }
 
@@ -378,9 +422,9 @@ export async function explainSql(db: Database, sql: string, options: ExplainRunO
     const verdict = await classifyPlan(r, context, options.largeTableRows !== undefined ? { largeTableRows: options.largeTableRows } : {});
     const q: QueryReport = {
       name: 'sql', title: 'statement given with --sql', form: 'system', sql, params: [],
-      verdict: verdict.verdict, reason: verdict.reason, fix: verdict.fix, plan: verdict.description,
+      verdict: verdict.verdict, status: verdict.verdict, skippedReason: null, reason: verdict.reason, fix: verdict.fix, plan: verdict.description,
       planningMs: r.planningMs, executionMs: r.executionMs, findings: verdict.findings,
     };
-    return { serverVersion: v!.v.split(' ')[0]!, analyzed: !!options.analyze, verdict: verdict.verdict, params: null, queries: [q] };
+    return { serverVersion: v!.v.split(' ')[0]!, analyzed: !!options.analyze, verdict: verdict.verdict, host: null, params: null, models: null, queries: [q] };
   });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { runDoctor, type DoctorReport } from '../../inspect/doctor.js';
 import { snakeCaseKeys } from '../../inspect/json.js';
 import { resolveRegistry } from '../../lookup/registry.js';
-import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
+import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatBytes, formatMs, table } from '../output.js';
 
 function age(s: number): string {
@@ -48,7 +48,7 @@ export function registerDoctor(program: Command): void {
       const report = await withDatabase(ctx, async (db) => runDoctor(db, {
         ...(tables?.length ? { tables } : {}),
         ...(opts.sessionAge !== undefined ? { sessionAgeS: opts.sessionAge } : {}),
-        explain: opts.explain, registry: await resolveRegistry(opts.models),
+        explain: opts.explain, registry: await resolveRegistry(opts.models), ...forcedHost(ctx),
       }));
       ctx.out.result(snakeCaseKeys(report) as DoctorReport, () => renderDoctor(report));
       return report.counts.error > 0 ? 3 : 0;

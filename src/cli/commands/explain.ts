@@ -1,25 +1,35 @@
 import type { Command } from 'commander';
 import { explainHotQueries, explainSql, type ExplainReport, type QueryReport } from '../../inspect/explain.js';
+import type { ModelFit } from '../../inspect/model-fit.js';
 import { snakeCaseKeys } from '../../inspect/json.js';
 import { resolveRegistry } from '../../lookup/registry.js';
-import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
+import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatMs } from '../output.js';
 
 function renderQuery(q: QueryReport): string {
   const head = `${q.verdict.toUpperCase().padEnd(7)} ${q.name}: ${q.title}`;
   const lines = [head];
   if (q.plan) lines.push(`        plan: ${q.plan}${q.executionMs !== null ? ` (ran in ${formatMs(q.executionMs)}, rolled back)` : ''}`);
-  if (q.verdict !== 'ok' && q.reason) lines.push(`        why:  ${q.reason}`);
+  if (q.verdict !== 'ok' && q.reason) lines.push(`        why:  ${q.skippedReason ?? q.reason}`);
   if (q.fix) lines.push(`        fix:  ${q.fix}`);
   return lines.join('\n');
+}
+
+/** The models whose source does not match the registry (skipped) or cannot be planned (failed). */
+function renderModels(models: readonly ModelFit[]): string[] {
+  const off = models.filter((m) => m.status !== 'ok');
+  if (!off.length) return [];
+  return ['', `models: ${models.length - off.length} of ${models.length} fit this database:`,
+    ...off.map((m) => `${m.status.toUpperCase().padEnd(7)} ${m.name}: ${m.skippedReason ?? m.error}`)];
 }
 
 /** Renders an explain report for people. */
 export function renderExplain(r: ExplainReport): string {
   const system = r.queries.filter((q) => q.form === 'system');
   const seed = r.queries.filter((q) => q.form === 'seed');
-  const out = [`PostgreSQL ${r.serverVersion} · ${r.analyzed ? 'executed with EXPLAIN ANALYZE, rolled back' : 'plans only (--analyze executes and rolls back)'}`];
+  const out = [`PostgreSQL ${r.serverVersion}${r.host ? ` · host ${r.host}` : ''} · ${r.analyzed ? 'executed with EXPLAIN ANALYZE, rolled back' : 'plans only (--analyze executes and rolls back)'}`];
   if (r.params) out.push(`parameters: ${r.params.notes.join('; ')}`);
+  if (r.models) out.push(...renderModels(r.models));
   out.push('', ...system.map(renderQuery));
   if (seed.length) out.push('', "the seed's original forms, for comparison (not counted in the exit code):", ...seed.map(renderQuery));
   out.push('', `verdict: ${r.verdict.toUpperCase()}`);
@@ -43,7 +53,7 @@ export function registerExplain(program: Command): void {
       const report = opts.sql !== undefined
         ? await withDatabase(ctx, (db) => explainSql(db, opts.sql!, options))
         : await withDatabase(ctx, async (db) => explainHotQueries(db, {
-          ...options, registry: await resolveRegistry(opts.models),
+          ...options, registry: await resolveRegistry(opts.models), ...forcedHost(ctx),
           // Progress for people only: under --json stdout carries just the report.
           onEvent: (e) => { if (!ctx.out.json) ctx.out.progress(e, `explained ${e.name}: ${e.verdict}`, null, 0); },
         }));
