@@ -3,6 +3,8 @@ import { withClient, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
 import type { Host } from '../lookup/host.js';
+import { hostStatus, type HostStatus } from '../lookup/status.js';
+import { resolveTable } from '../db/catalog.js';
 import type { ModelRegistry } from '../lookup/registry.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
 import { estimateIndex } from './estimate.js';
@@ -23,7 +25,7 @@ export interface DoctorFinding {
   severity: DoctorSeverity;
   /** Stable name of the check: invalid_index, redundant_index, duplicate_index, unused_index, missing_index,
    * dead_tuples, table_bloat, index_bloat, stale_statistics, never_analyzed, idle_in_transaction, long_running_query,
-   * index_build_in_progress, sizes, model_skipped, model_error. */
+   * index_build_in_progress, sizes, model_skipped, model_error, host_not_ready, flagged_rows, rebuild_queued. */
   check: string;
   /** What it is about: `schema.table`, `schema.index`, or `pid 1234`. */
   subject: string;
@@ -78,6 +80,8 @@ export interface DoctorReport {
   database: string;
   /** Seconds the usage statistics cover (since their reset, or at least since the server started). */
   statsAgeS: number;
+  /** The host in use and where the lookup stands on it (clock, since, flagged rows, upgrade gate). */
+  host: HostStatus;
   tables: DoctorTable[];
   /** Severity ordered: errors first. */
   findings: DoctorFinding[];
@@ -132,6 +136,8 @@ export async function runDoctor(db: Database, options: DoctorOptions = {}): Prom
       findings.push(...indexFindings(t, builds, meta!.stats_age_s, options));
     }
     findings.push(...(await sessionFindings(client, options.sessionAgeS ?? 60)));
+    const host = await hostStatus(client, options.host?.name);
+    findings.push(...hostFindings(host));
     for (const b of builds) {
       findings.push({
         severity: b.waitingOn ? 'warning' : 'info', check: 'index_build_in_progress', subject: b.index ?? b.table,
@@ -141,7 +147,7 @@ export async function runDoctor(db: Database, options: DoctorOptions = {}): Prom
         fix: b.waitingOn ? `end the blocking transaction (pid ${b.waitingOn.pid}), or SELECT pg_terminate_backend(${b.waitingOn.pid})` : null,
       });
     }
-    return { serverVersion: meta!.v.split(' ')[0]!, database: meta!.db, statsAgeS: Math.round(meta!.stats_age_s), tables, indexBuilds: builds };
+    return { serverVersion: meta!.v.split(' ')[0]!, database: meta!.db, statsAgeS: Math.round(meta!.stats_age_s), host, tables, indexBuilds: builds };
   });
   findings.push(...(await indexBloatFindings(db, report.tables, options.minIndexBloatBytes ?? 8 * 1024 ** 2)));
   let models: ModelFit[] | null = null;
@@ -156,9 +162,28 @@ export async function runDoctor(db: Database, options: DoctorOptions = {}): Prom
   return { ...report, findings, counts, models };
 }
 
+/** Flagged rows (the upgrade gate), a host that is not ready, models queued for a whole rebuild. */
+function hostFindings(host: HostStatus): DoctorFinding[] {
+  const out: DoctorFinding[] = [];
+  if (!host.ready) {
+    out.push({ severity: 'warning', check: 'host_not_ready', subject: host.host, message: host.reason ?? 'the host is not ready',
+      evidence: { host: host.host, source: host.source }, fix: 'run with --host NAME (builtin or tamanu), or `sync-lookup migrate --adopt` to detect and record it' });
+  }
+  if (host.flaggedRows) {
+    out.push({ severity: 'warning', check: 'flagged_rows', subject: LOOKUP_TABLE,
+      message: `${host.flaggedRows} rows are flagged needs_rebuild: the upgrade gate is shut (an upgrade refuses to finish while any row is flagged)`,
+      evidence: { flaggedRows: host.flaggedRows, upgradeGate: host.upgradeGate }, fix: 'sync-lookup build (its flag pass re-derives them), or sync-lookup rebuild <types>' });
+  }
+  if (host.queuedModels.length) {
+    out.push({ severity: 'info', check: 'rebuild_queued', subject: LOOKUP_TABLE,
+      message: `queued for a whole rebuild by the next build: ${host.queuedModels.join(', ')}`, evidence: { models: host.queuedModels.join(',') }, fix: 'sync-lookup build' });
+  }
+  return out;
+}
+
 async function readTables(client: pg.ClientBase, names: string[], lenient: boolean): Promise<DoctorTable[]> {
-  const { rows: found } = await client.query<{ name: string; oid: number | null }>(
-    `select n as name, to_regclass(quote_ident(n))::oid::int as oid from unnest($1::text[]) n`, [names]);
+  // Names resolve as PostgreSQL resolves them (`sync_lookup`, `public.sync_lookup`, quoted parts): the catalog reader.
+  const found = await Promise.all(names.map(async (name) => ({ name, oid: (await resolveTable(client, name))?.oid ?? null })));
   const missing = found.filter((f) => f.oid === null).map((f) => f.name);
   if (missing.length && !lenient) {
     throw new ConfigError('unknown_table', `no such table: ${missing.join(', ')}`, { missing });

@@ -142,6 +142,9 @@ describe.runIf(hasServer() && cliBuilt())('an origin-shaped deployment (tamanu h
     expect(flagged.ok).toBe(true);
     expect(flagged.models[0]!.pendingRebuild).toBe(7);
     expect((await runCli(['status'], env)).stdout).toMatch(/flagged rows \(needs_rebuild\): 7; upgrade gate shut/);
+    const doctor = await runCli(['doctor', '--models', ORIGIN_MODELS_FILE], env);
+    expect(doctor.stdout).toMatch(/7 flagged rows · upgrade gate shut/);
+    expect(doctor.stdout).toMatch(/7 rows are flagged needs_rebuild/);
     before = await ticks(t);
     const healed = await buildLookup(t.db, { registry });
     expect(healed).toMatchObject({ flagsHealed: 6, flagsDeleted: 1, host: 'tamanu' });

@@ -13,7 +13,9 @@ function age(s: number): string {
 
 /** Renders a doctor report for people. */
 export function renderDoctor(r: DoctorReport): string {
-  const out = [`sync-lookup doctor · PostgreSQL ${r.serverVersion} · database ${r.database} · usage statistics cover ${age(r.statsAgeS)}`, ''];
+  const out = [`sync-lookup doctor · PostgreSQL ${r.serverVersion} · database ${r.database} · usage statistics cover ${age(r.statsAgeS)}`,
+    `host ${r.host.host} (${r.host.source}) · clock ${r.host.clockTick ?? '?'} · last end tick ${r.host.lastEndTick ?? 'none'}` +
+      (r.host.flaggedRows === null ? '' : ` · ${r.host.flaggedRows} flagged rows · upgrade gate ${r.host.upgradeGate}`), ''];
   for (const t of r.tables) {
     out.push(`${t.schema}.${t.name}: ${t.rows.toLocaleString('en')} rows (estimate), heap ${formatBytes(t.heapBytes)}, indexes ${formatBytes(t.indexBytes)}, ` +
       `dead tuples ${t.deadTuples.toLocaleString('en')}, last vacuum ${[t.lastVacuum, t.lastAutovacuum].filter(Boolean).sort().pop() ?? 'never'}, ` +
