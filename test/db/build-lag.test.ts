@@ -58,7 +58,7 @@ describe.runIf(hasServer())('builds during a long resync', () => {
       expect(covered.every((w) => w.seen !== undefined)).toBe(true); // seen by the poll, which stops when the resync ends
     } finally {
       controller.abort();
-      await watching;
+      await watching.catch(() => {}); // a build cut short by the abort publishes nothing: that is its contract
       await writer.end();
     }
   });

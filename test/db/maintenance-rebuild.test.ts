@@ -2,6 +2,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { CancelledError, ConfigError } from '../../src/db/errors.js';
 import { pullChunkQuery } from '../../src/lookup/sql.js';
+import { buildLookup } from '../../src/lookup/build.js';
 import { REPAIRS, verifyLookup } from '../../src/lookup/verify.js';
 import { listJobs } from '../../src/maintenance/jobs.js';
 import { planRebuild, rebuildRecordTypes, resyncRecordTypes } from '../../src/maintenance/rebuild.js';
@@ -59,7 +60,10 @@ describe.runIf(hasServer())('rebuild and resync', () => {
     const t = await createTestDatabase();
     const reg = await seedSmall(t);
     await t.query(`update sync_lookup set patient_id = 'wrong' where record_type = 'prescriptions' and id in (select id from sync_lookup where record_type = 'prescriptions' order by id limit 3)`);
-    await t.query(`update sync_lookup set updated_at_sync_tick = 0 where record_type = 'notes' and id in (select id from sync_lookup where record_type = 'notes' order by id limit 4)`);
+    // Four notes changed (stamped at the clock's tick, above 0) and built; then their lookup rows fall below that tick.
+    const { rows: changed } = await t.query<{ id: string }>(`update notes set content = content || '!' where id in (select id from notes order by id limit 4) returning id::text`);
+    await buildLookup(t.db, { registry: reg });
+    await t.query(`update sync_lookup set updated_at_sync_tick = 0 where record_type = 'notes' and record_id = any($1::text[])`, [changed.map((r) => r.id)]);
     const before = await verifyLookup(t.db, { registry: reg });
     expect(before.problems.filters_differ).toMatchObject({ count: 3, repair: REPAIRS.filters_differ });
     expect(before.problems.tick_behind_source).toMatchObject({ count: 4, repair: REPAIRS.tick_behind_source });
