@@ -6,7 +6,7 @@ import type { ModelRegistry } from '../lookup/registry.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
 import { estimateIndex } from './estimate.js';
 import { explainHotQueries } from './explain.js';
-import { readIndexBuilds, type IndexBuildProgress } from './index-progress.js';
+import { readIndexBuilds, type IndexBuildProgress } from '../db/index-progress.js';
 
 /*
  * `sync-lookup doctor`: one read-only pass over the catalog and the statistics views, each finding with

@@ -3,9 +3,9 @@ import type pg from 'pg';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
-import { explainStatement, planNodes } from './plan.js';
+import { explainStatement, planNodes } from '../plan/plan.js';
 import { assertParses } from './explain.js';
-import { loadSqlParser } from './plan-expr.js';
+import { loadSqlParser } from '../plan/expr.js';
 
 /*
  * `sync-lookup index estimate`: the size and build time of a B-tree index before it exists.

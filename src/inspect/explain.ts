@@ -10,8 +10,8 @@ import { PURGE_SQL } from '../maintenance/purge.js';
 import { LOOKUP_TABLE, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js';
 import {
   classifyPlan, explainStatement, readPlanContext, type ClassifyOptions, type PlanFinding, type Severity,
-} from './plan.js';
-import { loadSqlParser } from './plan-expr.js';
+} from '../plan/plan.js';
+import { loadSqlParser } from '../plan/expr.js';
 
 /*
  * `sync-lookup explain`: EXPLAIN of every hot query of the system with parameters read from the data.

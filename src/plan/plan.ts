@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { SyncLookupError, toSyncLookupError } from '../db/errors.js';
-import { createIndexSql } from '../migrate/concurrent-index.js';
+import { createIndexSql } from '../db/index-ddl.js';
 import { RECORD_TYPE_INDEX } from '../schema/sync-lookup.js';
-import { conditionConjuncts, expressionColumns, loadSqlParser, type ColumnName, type Conjunct } from './plan-expr.js';
+import { conditionConjuncts, expressionColumns, loadSqlParser, type ColumnName, type Conjunct } from './expr.js';
 
 /*
  * The one plan reader of sync-lookup: runs EXPLAIN (FORMAT JSON), gathers what the classifier needs to
