@@ -81,3 +81,11 @@ function functionName(node: Node): string {
   // An arrow or function expression takes the name of the variable or property it is assigned to.
   return named(node.parent) ?? '(anonymous)';
 }
+
+/** Every name a module exports (values and types), sorted, as the TypeScript checker resolves them. */
+export function exportedNames(project: Project, file: string): string[] {
+  const source = project.program.getSourceFile(resolve(ROOT, file));
+  const module = source && project.checker.getSymbolAtLocation(source);
+  if (!module) throw new Error(`${file} is not a module of the build`);
+  return project.checker.getExportsOfModule(module).map((s) => s.name).sort();
+}
