@@ -13,7 +13,6 @@ const MAX_LINES = 80;
  * An entry that is no longer long fails the test too, so the list only shrinks.
  */
 const KNOWN_LONG = new Set([
-  'src/lookup/build.ts buildLookup',
   'src/maintenance/purge.ts runPurge',
 ]);
 
