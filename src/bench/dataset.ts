@@ -5,7 +5,7 @@ import { applySessionSettings, type Database, type Lease } from '../db/connectio
 import { toSyncLookupError } from '../db/errors.js';
 import { quoteIdent } from '../db/quote.js';
 import { ModelRegistry, builtinRegistry, type ModelDefinition } from '../lookup/registry.js';
-import { createIndexSql } from '../migrate/concurrent-index.js';
+import { createIndexSql } from '../db/index-ddl.js';
 import { LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE } from '../schema/sync-lookup.js';
 import { BENCH_SCHEMA } from './target.js';
 

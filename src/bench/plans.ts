@@ -1,10 +1,10 @@
 import type pg from 'pg';
-import { classifyPlan, explainStatement, readPlanContext } from '../inspect/plan.js';
+import { classifyPlan, explainStatement, readPlanContext } from '../plan/plan.js';
 import type { DryRunReport } from '../maintenance/dry-run.js';
 
 /*
  * Plans in words for the report. The benchmark never reads plans itself: every statement goes through
- * the project's one plan reader (src/inspect/plan.ts), and our operations' plans come from their own
+ * the project's one plan reader (src/plan/plan.ts), and our operations' plans come from their own
  * dry runs, which use the same reader.
  */
 

@@ -102,157 +102,191 @@ function runOrder(scenarios: Scenario[]): Planned[] {
  * console.log(report.scenarios.map((s) => `${s.name} ${s.speedup}x`));
  */
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
-  const emit = options.onEvent ?? (() => {});
-  const repeat = options.repeat ?? 3;
-  const seed = options.seed ?? 1;
-  if (!Number.isInteger(repeat) || repeat < 1) throw new ConfigError('invalid_option', `repeat must be a positive integer, got ${repeat}`);
-  if (!options.sizes.length) throw new ConfigError('invalid_rows', 'name at least one table size');
-  const names = options.scenarios?.length ? SCENARIO_NAMES.filter((n) => options.scenarios!.includes(n)) : [...SCENARIO_NAMES];
-  const sizes = [...new Set(options.sizes)].sort((a, b) => a - b);
+  const { repeat, seed, names, sizes } = benchSelection(options);
   const started = Date.now();
   const results: ScenarioResult[] = [];
-  const notes: string[] = [];
-  let postgres = '';
-  let machine: MachineInfo | undefined;
-
   const target = await openBenchTarget({
     url: options.url, external: options.external, ...(options.force ? { force: true } : {}),
     ...(options.databasePrefix ? { databasePrefix: options.databasePrefix } : {}),
   });
+  const run: BenchRun = { options, emit: options.onEvent ?? (() => {}), repeat, seed, target, notes: [], postgres: '' };
   try {
     let selected = names;
     if (target.mode === 'entry') {
       const skipped = selected.filter((n) => n === 'seed' || n === 'purge-type-partitioned');
       if (skipped.length) {
-        notes.push(`skipped ${skipped.join(', ')}: the role may not create databases, and these need a second database`);
+        run.notes.push(`skipped ${skipped.join(', ')}: the role may not create databases, and these need a second database`);
         selected = selected.filter((n) => !(skipped as string[]).includes(n));
       }
     }
     const scenarios = selected.filter((n) => n !== 'seed').map((n) => SCENARIOS.get(n)!);
     for (const size of sizes) {
       checkAborted(options.signal);
-      const label = formatRowCount(size);
-      const registry = benchRegistry(size);
-      type Opened = { d: BenchDatabase; data: BenchData; close(): Promise<void> };
-      const datasets: { plain?: Opened | undefined; partitioned?: Opened | undefined } = {};
-      const open = async (layout: 'plain' | 'partitioned') => {
-        const spec = datasetSpec(size, seed, layout);
-        // A partitioned copy follows its plain source: reseeding that one makes the copy stale.
-        if (layout === 'partitioned') spec.variant.source = { plain: datasets.plain!.d.name, reseeded: !datasets.plain!.d.reused };
-        const what = `${label} rows${layout === 'partitioned' ? ' (partitioned layout)' : ''}`;
-        const d = await target.dataset(spec, async (db) => {
-          emit({ type: 'info', text: `seeding ${what} (seed ${seed}) …` });
-          if (layout === 'partitioned') {
-            // The same rows as the plain dataset, copied into the partitioned layout (a partition per model).
-            await migrate(db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: registry.names }) });
-            emit({ type: 'info', text: `copying the plain dataset's lookup rows into the partitioned layout …` });
-            const { ms, value } = await timed(() => copyLookup(datasets.plain!.d.db, db, options.signal ? { signal: options.signal } : {}));
-            emit({ type: 'info', text: `copied ${value.toLocaleString('en-US')} rows in ${(ms / 1000).toFixed(1)} s` });
-            return;
-          }
-          const r = await seedDatabase(db, { rows: size, seed, registry, onProgress: seedProgress(emit, `seed ${what}`),
-            ...(options.signal ? { signal: options.signal } : {}) });
-          emit({ type: 'info', text: `seeded ${r.rows.toLocaleString('en-US')} rows in ${(r.durationMs / 1000).toFixed(1)} s (${r.rowsPerSecond.toLocaleString('en-US')} rows/s)` });
-        }, { fresh: !!options.fresh });
-        if (d.reused) emit({ type: 'info', text: `reusing ${what} in database ${d.name} (same size, seed and generator)` });
-        const opened = await openBenchData({ db: d.db, name: d.name, size, layout, registry,
-          log: (text) => emit({ type: 'info', text: `  ${text}` }), ...(options.signal ? { signal: options.signal } : {}) });
-        return { d, ...opened };
-      };
-      try {
-        if (scenarios.length) datasets.plain = await open('plain');
-        if (scenarios.some((s) => s.ours.dataset === 'partitioned')) datasets.partitioned = await open('partitioned');
-        const plain = datasets.plain?.data;
-        if (plain && !machine) {
-          postgres = (await serverVersion(plain.control)).version;
-          machine = await machineInfo(plain.control);
-        }
-        const before = plain ? { rows: await countRows(plain.control), types: await typeCounts(plain.control) } : undefined;
-        const samples = new Map<string, Samples>();
-        const failed = new Set<string>();
-        const dirty = new Set<'plain' | 'partitioned'>();
-        const order = runOrder(scenarios);
-        for (const [i, item] of order.entries()) {
-          const layout = item.variant.dataset ?? 'plain';
-          const data = datasets[layout]!.data;
-          const key = `${item.scenario.name}/${item.form}`;
-          emit({ type: 'info', text: `[${label}] ${item.scenario.name}, ${item.form === 'original' ? 'original form' : 'ours'} (${i + 1}/${order.length})` });
-          const s: Samples = { plan: null, runs: [], vacuumMs: [], restoreMs: [] };
-          try {
-            if (item.variant.index !== 'any') await setRecordTypeIndex(data, item.variant.index);
-            await item.variant.prepare?.(data);
-            s.plan = item.variant.plan ? await item.variant.plan(data).catch((err: unknown) => `(plan unavailable: ${toSyncLookupError(err).message})`) : null;
-            for (let run = 1; run <= repeat; run++) {
-              checkAborted(options.signal);
-              await item.variant.before?.(data, run);
-              // Every timed run starts after a checkpoint, as on a server where checkpoints come every few
-              // minutes: the first change to each page then writes its full-page image to WAL, in both forms.
-              // Without it the restore before the run has already paid that, and has left the pages cached.
-              await checkpoint(data, notes);
-              const outcome = await item.variant.run(data, run);
-              s.runs.push(outcome);
-              if (item.variant.vacuum) s.vacuumMs.push(await vacuumLookup(data));
-              const { ms: restoreMs } = await timed(async () => { await item.variant.restore?.(data); });
-              if (item.variant.restore) s.restoreMs.push(restoreMs);
-              emit({ type: 'run', scenario: item.scenario.name, form: item.form, rows: data.rows, run, of: repeat, ms: outcome.ms, restoreMs });
-            }
-            samples.set(key, s);
-          } catch (err) {
-            if (options.signal?.aborted || err instanceof CancelledError) throw err;
-            // One broken scenario must not cost the whole run: say so, put the data back, go on.
-            const message = toSyncLookupError(err).message;
-            notes.push(`[${label}] ${item.scenario.name} (${item.form}) failed and is left out: ${message}`);
-            emit({ type: 'info', text: `  failed: ${message}` });
-            failed.add(item.scenario.name);
-            await item.variant.restore?.(data).catch(() => {});
-            dirty.add(layout);
-          }
-        }
-        if (plain && before) {
-          const after = { rows: await countRows(plain.control), types: await typeCounts(plain.control) };
-          if (JSON.stringify(after) !== JSON.stringify(before)) {
-            notes.push(`[${label}] the restore check found a difference (before ${JSON.stringify(before)}, after ${JSON.stringify(after)}); ` +
-              'the database will be reseeded next time');
-            datasets.plain!.d.reused = false;
-            await datasets.plain!.close();
-            datasets.plain = undefined;
-          }
-        }
-        for (const s of scenarios) {
-          const ours = samples.get(`${s.name}/ours`);
-          if (!ours || failed.has(s.name)) continue;
-          results.push(summarise(s, size, plain?.rows ?? size, samples.get(`${s.name}/original`), ours));
-        }
-        for (const layout of ['plain', 'partitioned'] as const) {
-          const ds = datasets[layout];
-          if (!ds) continue;
-          await ds.close();
-          // A dataset a failed scenario may have left changed stays `in_use`: the next run reseeds it.
-          if (!dirty.has(layout)) await target.release(ds.d);
-          datasets[layout] = undefined;
-        }
-      } finally {
-        for (const ds of Object.values(datasets)) await ds?.close().catch(() => {});
-      }
-      if (selected.includes('seed')) results.push(await seedScenario(target, size, seed, repeat, options, emit));
+      results.push(...await benchSize(run, size, scenarios));
+      if (selected.includes('seed')) results.push(await seedScenario(target, size, seed, repeat, options, run.emit));
     }
-    if (!machine) {
+    if (!run.machine) {
       // Only the seed scenario ran: describe the server from a bench database anyway.
       const name = target.used[0];
-      if (name) {
-        const db = databaseAt(options.url, name);
-        await withClient(db, { purpose: 'bench' }, async (c) => { postgres = (await serverVersion(c)).version; machine = await machineInfo(c); });
-      }
+      if (name) await withClient(databaseAt(options.url, name), { purpose: 'bench' }, (c) => describeServer(run, c));
     }
   } finally {
     await target.close();
   }
-
   if (sizes.length > 1) applySlopes(results);
   return {
-    postgres, machine: machine!, sizes, repeat, seed, started_at: new Date(started).toISOString(), duration_ms: Date.now() - started,
-    databases: [...target.used], scenarios: results, notes,
+    postgres: run.postgres, machine: run.machine!, sizes, repeat, seed, started_at: new Date(started).toISOString(), duration_ms: Date.now() - started,
+    databases: [...target.used], scenarios: results, notes: run.notes,
   };
+}
+
+/** The options checked and settled: runs per form, seed, scenarios in contract order, sizes ascending. */
+function benchSelection(options: BenchOptions): { repeat: number; seed: number; names: ScenarioName[]; sizes: number[] } {
+  const repeat = options.repeat ?? 3;
+  const seed = options.seed ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new ConfigError('invalid_option', `repeat must be a positive integer, got ${repeat}`);
+  if (!options.sizes.length) throw new ConfigError('invalid_rows', 'name at least one table size');
+  const names = options.scenarios?.length ? SCENARIO_NAMES.filter((n) => options.scenarios!.includes(n)) : [...SCENARIO_NAMES];
+  return { repeat, seed, names, sizes: [...new Set(options.sizes)].sort((a, b) => a - b) };
+}
+
+/** One benchmark run in progress: its settings, where it runs, and what it has learnt so far. */
+interface BenchRun {
+  options: BenchOptions;
+  emit: (e: BenchEvent) => void;
+  repeat: number;
+  seed: number;
+  target: BenchTarget;
+  notes: string[];
+  postgres: string;
+  machine?: MachineInfo;
+}
+
+type Layout = 'plain' | 'partitioned';
+interface OpenedDataset { d: BenchDatabase; data: BenchData; close(): Promise<void> }
+type Datasets = Partial<Record<Layout, OpenedDataset | undefined>>;
+
+async function describeServer(run: BenchRun, client: BenchData['control']): Promise<void> {
+  run.postgres = (await serverVersion(client)).version;
+  run.machine = await machineInfo(client);
+}
+
+/** Every scenario at one table size: opens (or seeds) its datasets, runs, checks the restore, releases them. */
+async function benchSize(run: BenchRun, size: number, scenarios: Scenario[]): Promise<ScenarioResult[]> {
+  const label = formatRowCount(size);
+  const datasets: Datasets = {};
+  const results: ScenarioResult[] = [];
+  try {
+    if (scenarios.length) datasets.plain = await openDataset(run, size, 'plain', datasets);
+    if (scenarios.some((s) => s.ours.dataset === 'partitioned')) datasets.partitioned = await openDataset(run, size, 'partitioned', datasets);
+    const plain = datasets.plain?.data;
+    if (plain && !run.machine) await describeServer(run, plain.control);
+    const before = plain ? { rows: await countRows(plain.control), types: await typeCounts(plain.control) } : undefined;
+    const { samples, failed, dirty } = await runScenarios(run, label, scenarios, datasets);
+    if (plain && before) {
+      const after = { rows: await countRows(plain.control), types: await typeCounts(plain.control) };
+      if (JSON.stringify(after) !== JSON.stringify(before)) {
+        run.notes.push(`[${label}] the restore check found a difference (before ${JSON.stringify(before)}, after ${JSON.stringify(after)}); ` +
+          'the database will be reseeded next time');
+        datasets.plain!.d.reused = false;
+        await datasets.plain!.close();
+        datasets.plain = undefined;
+      }
+    }
+    for (const s of scenarios) {
+      const ours = samples.get(`${s.name}/ours`);
+      if (!ours || failed.has(s.name)) continue;
+      results.push(summarise(s, size, plain?.rows ?? size, samples.get(`${s.name}/original`), ours));
+    }
+    for (const layout of ['plain', 'partitioned'] as const) {
+      const ds = datasets[layout];
+      if (!ds) continue;
+      await ds.close();
+      // A dataset a failed scenario may have left changed stays `in_use`: the next run reseeds it.
+      if (!dirty.has(layout)) await run.target.release(ds.d);
+      datasets[layout] = undefined;
+    }
+  } finally {
+    for (const ds of Object.values(datasets)) await ds?.close().catch(() => {});
+  }
+  return results;
+}
+
+/** Reuses or seeds the dataset of one size and layout (a partitioned one is copied from the plain one). */
+async function openDataset(run: BenchRun, size: number, layout: Layout, datasets: Datasets): Promise<OpenedDataset> {
+  const { options, emit, seed } = run;
+  const signal = options.signal ? { signal: options.signal } : {};
+  const registry = benchRegistry(size);
+  const spec = datasetSpec(size, seed, layout);
+  // A partitioned copy follows its plain source: reseeding that one makes the copy stale.
+  if (layout === 'partitioned') spec.variant.source = { plain: datasets.plain!.d.name, reseeded: !datasets.plain!.d.reused };
+  const what = `${formatRowCount(size)} rows${layout === 'partitioned' ? ' (partitioned layout)' : ''}`;
+  const d = await run.target.dataset(spec, async (db) => {
+    emit({ type: 'info', text: `seeding ${what} (seed ${seed}) …` });
+    if (layout === 'partitioned') {
+      // The same rows as the plain dataset, copied into the partitioned layout (a partition per model).
+      await migrate(db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: registry.names }) });
+      emit({ type: 'info', text: `copying the plain dataset's lookup rows into the partitioned layout …` });
+      const { ms, value } = await timed(() => copyLookup(datasets.plain!.d.db, db, signal));
+      emit({ type: 'info', text: `copied ${value.toLocaleString('en-US')} rows in ${(ms / 1000).toFixed(1)} s` });
+      return;
+    }
+    const r = await seedDatabase(db, { rows: size, seed, registry, onProgress: seedProgress(emit, `seed ${what}`), ...signal });
+    emit({ type: 'info', text: `seeded ${r.rows.toLocaleString('en-US')} rows in ${(r.durationMs / 1000).toFixed(1)} s (${r.rowsPerSecond.toLocaleString('en-US')} rows/s)` });
+  }, { fresh: !!options.fresh });
+  if (d.reused) emit({ type: 'info', text: `reusing ${what} in database ${d.name} (same size, seed and generator)` });
+  const opened = await openBenchData({ db: d.db, name: d.name, size, layout, registry,
+    log: (text) => emit({ type: 'info', text: `  ${text}` }), ...signal });
+  return { d, ...opened };
+}
+
+/** Runs each scenario's forms in the order that needs the fewest index builds; a failing one is noted and left out. */
+async function runScenarios(run: BenchRun, label: string, scenarios: Scenario[], datasets: Datasets) {
+  const samples = new Map<string, Samples>();
+  const failed = new Set<string>();
+  const dirty = new Set<Layout>();
+  const order = runOrder(scenarios);
+  for (const [i, item] of order.entries()) {
+    const layout = item.variant.dataset ?? 'plain';
+    const data = datasets[layout]!.data;
+    run.emit({ type: 'info', text: `[${label}] ${item.scenario.name}, ${item.form === 'original' ? 'original form' : 'ours'} (${i + 1}/${order.length})` });
+    try {
+      samples.set(`${item.scenario.name}/${item.form}`, await runForm(run, item, data));
+    } catch (err) {
+      if (run.options.signal?.aborted || err instanceof CancelledError) throw err;
+      // One broken scenario must not cost the whole run: say so, put the data back, go on.
+      const message = toSyncLookupError(err).message;
+      run.notes.push(`[${label}] ${item.scenario.name} (${item.form}) failed and is left out: ${message}`);
+      run.emit({ type: 'info', text: `  failed: ${message}` });
+      failed.add(item.scenario.name);
+      await item.variant.restore?.(data).catch(() => {});
+      dirty.add(layout);
+    }
+  }
+  return { samples, failed, dirty };
+}
+
+/** One form of one scenario, `repeat` timed runs, each from a checkpoint and followed by the restore. */
+async function runForm(run: BenchRun, item: Planned, data: BenchData): Promise<Samples> {
+  const s: Samples = { plan: null, runs: [], vacuumMs: [], restoreMs: [] };
+  if (item.variant.index !== 'any') await setRecordTypeIndex(data, item.variant.index);
+  await item.variant.prepare?.(data);
+  s.plan = item.variant.plan ? await item.variant.plan(data).catch((err: unknown) => `(plan unavailable: ${toSyncLookupError(err).message})`) : null;
+  for (let i = 1; i <= run.repeat; i++) {
+    checkAborted(run.options.signal);
+    await item.variant.before?.(data, i);
+    // Every timed run starts after a checkpoint, as on a server where checkpoints come every few
+    // minutes: the first change to each page then writes its full-page image to WAL, in both forms.
+    // Without it the restore before the run has already paid that, and has left the pages cached.
+    await checkpoint(data, run.notes);
+    const outcome = await item.variant.run(data, i);
+    s.runs.push(outcome);
+    if (item.variant.vacuum) s.vacuumMs.push(await vacuumLookup(data));
+    const { ms: restoreMs } = await timed(async () => { await item.variant.restore?.(data); });
+    if (item.variant.restore) s.restoreMs.push(restoreMs);
+    run.emit({ type: 'run', scenario: item.scenario.name, form: item.form, rows: data.rows, run: i, of: run.repeat, ms: outcome.ms, restoreMs });
+  }
+  return s;
 }
 
 function databaseAt(url: string, name: string): Database {

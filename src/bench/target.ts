@@ -164,43 +164,136 @@ export async function openBenchTarget(options: BenchTargetOptions): Promise<Benc
   const { label } = parseDatabaseUrl(options.url);
   const prefix = options.databasePrefix ?? DEFAULT_DATABASE_PREFIX;
   const entry = await connect(options.url, 'bench');
-  let mode: BenchTarget['mode'];
   try {
-    const { rows: [info] } = await entry.query<{ db: string; createdb: boolean }>(
-      `select current_database() as db, (select rolcreatedb or rolsuper from pg_roles where rolname = current_user) as createdb`);
-    const entryName = info!.db;
-    const marker = await readMarker(entry);
-    const own = (await userTables(entry)).filter((t) => t !== `public.${MARKER_TABLE}`);
-    const benchOwned = marker !== undefined;
-    if (options.external && own.length > 0 && !benchOwned && !options.force) {
-      throw new ConfigError('bench_refused',
-        `refusing to benchmark on ${label}: database "${entryName}" holds ${own.length} table(s) of its own ` +
-        `(${own.slice(0, 5).join(', ')}${own.length > 5 ? ', …' : ''}). The benchmark loads the server heavily and fills ` +
-        `databases of several GB; point DATABASE_URL at a server (or an empty database) meant for it, or pass --force ` +
-        `to run in separate databases named ${prefix}_* (your tables are never touched)`,
-        { database: entryName, tables: own.slice(0, 20) });
-    }
-    mode = info!.createdb ? 'databases' : 'entry';
-    if (mode === 'entry' && own.length > 0 && !benchOwned) {
-      throw new ConfigError('bench_no_database',
-        `cannot benchmark on ${label}: the role may not create databases, and database "${entryName}" holds tables of its own ` +
-        `(${own.slice(0, 5).join(', ')}); grant CREATEDB or point DATABASE_URL at an empty database`, { database: entryName });
-    }
-    const { rows: [lock] } = await entry.query<{ ok: boolean }>(`select pg_try_advisory_lock(hashtext($1)) as ok`, [LOCK_KEY]);
-    if (!lock?.ok) {
-      throw new ConfigError('bench_running', `another sync-lookup bench or demo is running on ${label}; wait for it to finish`);
-    }
+    const mode = await checkEntry(entry, options, label, prefix);
+    return new ServerTarget(entry, options.url, prefix, mode);
   } catch (err) {
     await entry.end().catch(() => {});
     throw err;
   }
+}
 
-  const used: string[] = [];
-  const databaseName = (spec: DatasetSpec): string =>
-    `${prefix}_${spec.scratch ? 'scratch_' : ''}${spec.layout === 'partitioned' ? 'part_' : ''}${spec.rows}${spec.seed === 1 ? '' : `_s${spec.seed}`}`;
+/** Checks the entry database is safe to use, picks the mode, and takes the one-benchmark-per-server lock. */
+async function checkEntry(entry: pg.Client, options: BenchTargetOptions, label: string, prefix: string): Promise<BenchTarget['mode']> {
+  const { rows: [info] } = await entry.query<{ db: string; createdb: boolean }>(
+    `select current_database() as db, (select rolcreatedb or rolsuper from pg_roles where rolname = current_user) as createdb`);
+  const entryName = info!.db;
+  const marker = await readMarker(entry);
+  const own = (await userTables(entry)).filter((t) => t !== `public.${MARKER_TABLE}`);
+  const benchOwned = marker !== undefined;
+  if (options.external && own.length > 0 && !benchOwned && !options.force) {
+    throw new ConfigError('bench_refused',
+      `refusing to benchmark on ${label}: database "${entryName}" holds ${own.length} table(s) of its own ` +
+      `(${own.slice(0, 5).join(', ')}${own.length > 5 ? ', …' : ''}). The benchmark loads the server heavily and fills ` +
+      `databases of several GB; point DATABASE_URL at a server (or an empty database) meant for it, or pass --force ` +
+      `to run in separate databases named ${prefix}_* (your tables are never touched)`,
+      { database: entryName, tables: own.slice(0, 20) });
+  }
+  const mode = info!.createdb ? 'databases' : 'entry';
+  if (mode === 'entry' && own.length > 0 && !benchOwned) {
+    throw new ConfigError('bench_no_database',
+      `cannot benchmark on ${label}: the role may not create databases, and database "${entryName}" holds tables of its own ` +
+      `(${own.slice(0, 5).join(', ')}); grant CREATEDB or point DATABASE_URL at an empty database`, { database: entryName });
+  }
+  const { rows: [lock] } = await entry.query<{ ok: boolean }>(`select pg_try_advisory_lock(hashtext($1)) as ok`, [LOCK_KEY]);
+  if (!lock?.ok) {
+    throw new ConfigError('bench_running', `another sync-lookup bench or demo is running on ${label}; wait for it to finish`);
+  }
+  return mode;
+}
 
-  async function dropOwned(name: string): Promise<void> {
-    const client = await connect(withDatabaseName(options.url, name), 'bench');
+/** A checked server, holding the bench lock on its entry connection until closed. */
+class ServerTarget implements BenchTarget {
+  readonly used: string[] = [];
+  private readonly entry: pg.Client;
+  private readonly url: string;
+  private readonly prefix: string;
+  readonly mode: BenchTarget['mode'];
+
+  constructor(entry: pg.Client, url: string, prefix: string, mode: BenchTarget['mode']) {
+    this.entry = entry;
+    this.url = url;
+    this.prefix = prefix;
+    this.mode = mode;
+  }
+
+  async dataset(spec: DatasetSpec, populate: (db: Database) => Promise<void>, { fresh = false } = {}): Promise<BenchDatabase> {
+    const name = this.mode === 'databases' ? this.databaseName(spec) : (await this.entry.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
+    const url = this.mode === 'databases' ? withDatabaseName(this.url, name) : this.url;
+    if (!this.used.includes(name)) this.used.push(name);
+    const reused = await this.reuseOrClear(name, url, spec, fresh);
+    if (reused) return reused;
+    if (this.mode === 'databases') await this.entry.query(`create database ${quoteIdent(name)}`);
+    const client = await connect(url, 'bench');
+    try {
+      await writeMarker(client, spec, 'seeding');
+    } finally {
+      await client.end().catch(() => {});
+    }
+    const db = databaseFromUrl(url);
+    await populate(db);
+    const after = await connect(url, 'bench');
+    try {
+      await writeMarker(after, spec, 'in_use');
+    } finally {
+      await after.end().catch(() => {});
+    }
+    return { name, url, db, reused: false };
+  }
+
+  /** An existing dataset with the same spec is reused (marked `in_use`); any other is dropped or reset. */
+  private async reuseOrClear(name: string, url: string, spec: DatasetSpec, fresh: boolean): Promise<BenchDatabase | undefined> {
+    if (this.mode === 'databases') {
+      const { rowCount } = await this.entry.query('select 1 from pg_database where datname = $1', [name]);
+      if (!rowCount) return undefined;
+    }
+    const client = await connect(url, 'bench');
+    try {
+      const marker = await readMarker(client);
+      if (!marker && this.mode === 'databases') {
+        throw new ConfigError('bench_not_owned',
+          `database "${name}" exists but is not bench-owned (no ${MARKER_TABLE} table); refusing to use it`, { database: name });
+      }
+      if (!fresh && marker && marker.state === 'ready' && sameSpec(marker.spec, spec)) {
+        await writeMarker(client, spec, 'in_use');
+        return { name, url, db: databaseFromUrl(url), reused: true };
+      }
+      if (this.mode === 'entry') await resetEntry(client, marker);
+    } finally {
+      await client.end().catch(() => {});
+    }
+    if (this.mode === 'databases') await this.dropOwned(name);
+    return undefined;
+  }
+
+  async release(d: BenchDatabase): Promise<void> {
+    // Record the tables as they are now: the next run's reset may drop exactly these.
+    const client = await connect(d.url, 'bench');
+    try {
+      const marker = await readMarker(client);
+      if (marker) await writeMarker(client, marker.spec, 'ready');
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  async drop(name: string): Promise<void> {
+    if (this.mode === 'databases') await this.dropOwned(name);
+    const i = this.used.indexOf(name);
+    if (i >= 0) this.used.splice(i, 1);
+  }
+
+  async close(): Promise<void> {
+    await this.entry.query(`select pg_advisory_unlock(hashtext($1))`, [LOCK_KEY]).catch(() => {});
+    await this.entry.end().catch(() => {});
+  }
+
+  private databaseName(spec: DatasetSpec): string {
+    return `${this.prefix}_${spec.scratch ? 'scratch_' : ''}${spec.layout === 'partitioned' ? 'part_' : ''}${spec.rows}${spec.seed === 1 ? '' : `_s${spec.seed}`}`;
+  }
+
+  private async dropOwned(name: string): Promise<void> {
+    const client = await connect(withDatabaseName(this.url, name), 'bench');
     try {
       if (!(await readMarker(client))) {
         throw new ConfigError('bench_not_owned',
@@ -209,94 +302,26 @@ export async function openBenchTarget(options: BenchTargetOptions): Promise<Benc
     } finally {
       await client.end().catch(() => {});
     }
-    await entry.query(`drop database if exists ${quoteIdent(name)} with (force)`).catch(async (err: unknown) => {
+    await this.entry.query(`drop database if exists ${quoteIdent(name)} with (force)`).catch(async (err: unknown) => {
       // PostgreSQL before 13 has no WITH (FORCE).
-      if ((err as { code?: string }).code === '42601') await entry.query(`drop database if exists ${quoteIdent(name)}`);
+      if ((err as { code?: string }).code === '42601') await this.entry.query(`drop database if exists ${quoteIdent(name)}`);
       else throw err;
     });
   }
+}
 
-  async function resetEntry(client: pg.ClientBase, marker: Marker | undefined): Promise<void> {
-    // Only tables this benchmark recorded as its own are dropped; anything else stops it.
-    const now = (await userTables(client)).filter((t) => t !== `public.${MARKER_TABLE}`);
-    const foreign = now.filter((t) => !(marker?.tables ?? []).includes(t) && !t.startsWith(`${BENCH_SCHEMA}.`));
-    if (foreign.length) {
-      throw new SyncLookupError('bench_foreign_tables',
-        `database holds tables the benchmark did not create (${foreign.slice(0, 5).join(', ')}); refusing to reset it`, { tables: foreign });
-    }
-    for (const t of now) {
-      const [schema, name] = [t.slice(0, t.indexOf('.')), t.slice(t.indexOf('.') + 1)];
-      await client.query(`drop table if exists ${quoteIdent(schema)}.${quoteIdent(name)} cascade`);
-    }
-    await client.query(`drop schema if exists ${quoteIdent(BENCH_SCHEMA)} cascade`);
+/** Empties the user's entry database for a new dataset: only tables this benchmark recorded as its own. */
+async function resetEntry(client: pg.ClientBase, marker: Marker | undefined): Promise<void> {
+  // Anything the benchmark did not record stops it.
+  const now = (await userTables(client)).filter((t) => t !== `public.${MARKER_TABLE}`);
+  const foreign = now.filter((t) => !(marker?.tables ?? []).includes(t) && !t.startsWith(`${BENCH_SCHEMA}.`));
+  if (foreign.length) {
+    throw new SyncLookupError('bench_foreign_tables',
+      `database holds tables the benchmark did not create (${foreign.slice(0, 5).join(', ')}); refusing to reset it`, { tables: foreign });
   }
-
-  return {
-    mode,
-    used,
-    async dataset(spec, populate, { fresh = false } = {}) {
-      const name = mode === 'databases' ? databaseName(spec) : (await entry.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
-      const url = mode === 'databases' ? withDatabaseName(options.url, name) : options.url;
-      if (!used.includes(name)) used.push(name);
-      let marker: Marker | undefined;
-      let exists = true;
-      if (mode === 'databases') {
-        const { rowCount } = await entry.query('select 1 from pg_database where datname = $1', [name]);
-        exists = !!rowCount;
-      }
-      if (exists) {
-        const client = await connect(url, 'bench');
-        try {
-          marker = await readMarker(client);
-          if (!marker && mode === 'databases') {
-            throw new ConfigError('bench_not_owned',
-              `database "${name}" exists but is not bench-owned (no ${MARKER_TABLE} table); refusing to use it`, { database: name });
-          }
-          if (!fresh && marker && marker.state === 'ready' && sameSpec(marker.spec, spec)) {
-            await writeMarker(client, spec, 'in_use');
-            return { name, url, db: databaseFromUrl(url), reused: true };
-          }
-          if (mode === 'entry') await resetEntry(client, marker);
-        } finally {
-          await client.end().catch(() => {});
-        }
-        if (mode === 'databases') await dropOwned(name);
-      }
-      if (mode === 'databases') await entry.query(`create database ${quoteIdent(name)}`);
-      const client = await connect(url, 'bench');
-      try {
-        await writeMarker(client, spec, 'seeding');
-      } finally {
-        await client.end().catch(() => {});
-      }
-      const db = databaseFromUrl(url);
-      await populate(db);
-      const after = await connect(url, 'bench');
-      try {
-        await writeMarker(after, spec, 'in_use');
-      } finally {
-        await after.end().catch(() => {});
-      }
-      return { name, url, db, reused: false };
-    },
-    async release(d) {
-      // Record the tables as they are now: the next run's reset may drop exactly these.
-      const client = await connect(d.url, 'bench');
-      try {
-        const marker = await readMarker(client);
-        if (marker) await writeMarker(client, marker.spec, 'ready');
-      } finally {
-        await client.end().catch(() => {});
-      }
-    },
-    async drop(name) {
-      if (mode === 'databases') await dropOwned(name);
-      const i = used.indexOf(name);
-      if (i >= 0) used.splice(i, 1);
-    },
-    async close() {
-      await entry.query(`select pg_advisory_unlock(hashtext($1))`, [LOCK_KEY]).catch(() => {});
-      await entry.end().catch(() => {});
-    },
-  };
+  for (const t of now) {
+    const [schema, name] = [t.slice(0, t.indexOf('.')), t.slice(t.indexOf('.') + 1)];
+    await client.query(`drop table if exists ${quoteIdent(schema)}.${quoteIdent(name)} cascade`);
+  }
+  await client.query(`drop schema if exists ${quoteIdent(BENCH_SCHEMA)} cascade`);
 }

@@ -9,7 +9,7 @@ import type { ModelRegistry } from '../lookup/registry.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
 import { estimateIndex } from './estimate.js';
 import { explainHotQueries, type QueryReport } from './explain.js';
-import { readIndexBuilds, type IndexBuildProgress } from './index-progress.js';
+import { readIndexBuilds, type IndexBuildProgress } from '../db/index-progress.js';
 import type { ModelFit } from './model-fit.js';
 
 /*

@@ -3,9 +3,10 @@ import type pg from 'pg';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
-import { explainStatement, planNodes } from './plan.js';
+import { explainStatement, planNodes } from '../plan/plan.js';
 import { assertParses } from './explain.js';
-import { loadSqlParser } from './plan-expr.js';
+import { loadSqlParser } from '../plan/expr.js';
+import { buildTimeModel, indexSizeModel, type EstimateColumn } from './index-size.js';
 
 /*
  * `sync-lookup index estimate`: the size and build time of a B-tree index before it exists.
@@ -113,19 +114,6 @@ function whereText(sql: string, stmt: Ast): string {
   return sql.slice(where ? where.end : min).trim();
 }
 
-/** What the estimate used about one key column. */
-export interface EstimateColumn {
-  name: string;
-  type: string;
-  /** Average stored width in bytes (pg_stats avg_width). */
-  avgWidth: number;
-  nullFrac: number;
-  /** Distinct values (pg_stats n_distinct, made absolute). */
-  distinct: number;
-  /** Whether B-tree deduplication can merge equal values of this type ("equal image" equality). */
-  deduplicatable: boolean;
-}
-
 /** The prediction and everything it was computed from. */
 export interface IndexEstimate {
   /** The index as it would be created (CONCURRENTLY unless the statement said otherwise). */
@@ -164,6 +152,8 @@ export interface IndexEstimate {
   };
 }
 
+export type { EstimateColumn } from './index-size.js';
+
 /** Options of {@link estimateIndex}. */
 export interface EstimateOptions {
   /** Measure read and sort rates for a build-time estimate (reads up to `samplePages`). Default true. */
@@ -171,11 +161,6 @@ export interface EstimateOptions {
   /** Pages read by the measurement; default 4 096 (32 MB). */
   samplePages?: number;
 }
-
-const BLCKSZ = 8192;
-const PAGE_USABLE = BLCKSZ - 24 - 16; // page header, B-tree special space
-const MAXALIGN = (n: number) => Math.ceil(n / 8) * 8;
-const ALIGN = { c: 1, s: 2, i: 4, d: 8 } as Record<string, number>;
 
 interface ColumnRow {
   name: string; type: string; typlen: number; typalign: string; deterministic: boolean; equalimage: boolean;
@@ -194,38 +179,8 @@ interface ColumnRow {
 export async function estimateIndex(db: Database, target: string | IndexTarget, options: EstimateOptions = {}): Promise<IndexEstimate> {
   const t = typeof target === 'string' ? await parseIndexTarget(target) : target;
   return withClient(db, { purpose: 'index-estimate', statementTimeoutMs: 600_000 }, async (client) => {
-    const qualified = t.schema ? `${quoteIdent(t.schema)}.${quoteIdent(t.table)}` : quoteIdent(t.table);
-    const { rows: [rel] } = await client.query<{ oid: number | null; schema: string; rows: number; pages: number; bytes: string; mods: string; mwm: string; kind: string }>(
-      `select c.oid::int as oid, n.nspname as schema, greatest(c.reltuples, 0)::float8 as rows, c.relpages::int as pages,
-              pg_table_size(c.oid)::text as bytes, coalesce(s.n_mod_since_analyze, 0)::text as mods,
-              current_setting('maintenance_work_mem') as mwm, c.relkind::text as kind
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         left join pg_stat_all_tables s on s.relid = c.oid
-        where c.oid = to_regclass($1)`, [qualified]);
-    if (!rel?.oid) throw new ConfigError('unknown_table', `table ${t.schema ? `${t.schema}.` : ''}${t.table} does not exist`, { table: t.table });
-    if (rel.kind !== 'r' && rel.kind !== 'm') {
-      throw new ConfigError('unsupported_table', `${t.table} is not a plain table (relkind ${rel.kind}); estimate its partitions one by one`);
-    }
-    const { rows: cols } = await client.query<ColumnRow>(
-      `select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type, t.typlen::int as typlen, t.typalign::text as typalign,
-              coalesce(co.collisdeterministic, true) as deterministic,
-              exists (select 1 from pg_opclass oc join pg_am am on am.oid = oc.opcmethod and am.amname = 'btree'
-                        join pg_amproc p on p.amprocfamily = oc.opcfamily and p.amprocnum = 4
-                       where oc.opcdefault and (oc.opcintype = a.atttypid or exists (
-                         select 1 from pg_cast pc where pc.castsource = a.atttypid and pc.casttarget = oc.opcintype and pc.castmethod = 'b'))) as equalimage,
-              s.avg_width::int as avg_width, s.null_frac::float8 as null_frac, s.n_distinct::float8 as n_distinct,
-              s.most_common_freqs::float8[] as freqs
-         from pg_attribute a join pg_type t on t.oid = a.atttypid
-         left join pg_collation co on co.oid = a.attcollation
-         left join pg_stats s on s.schemaname = $2 and s.tablename = $3 and s.attname = a.attname and not s.inherited
-        where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped order by a.attnum`, [rel.oid, rel.schema, t.table]);
-    const byName = new Map(cols.map((c) => [c.name, c]));
-    const missing = t.columns.filter((c) => !byName.has(c));
-    if (missing.length) {
-      throw new ConfigError('unknown_column', `column${missing.length > 1 ? 's' : ''} ${missing.map((m) => JSON.stringify(m)).join(', ')} ` +
-        `not in table ${rel.schema}.${t.table}; its columns: ${cols.map((c) => c.name).join(', ')}`, { missing, table: t.table });
-    }
-    const keyCols = t.columns.map((c) => byName.get(c)!);
+    const rel = await readTable(client, t);
+    const keyCols = await readKeyColumns(client, t, rel);
     const rows = rel.rows;
     let indexedRows = rows;
     if (t.where) {
@@ -240,93 +195,28 @@ export async function estimateIndex(db: Database, target: string | IndexTarget, 
       deduplicatable: c.equalimage && c.deterministic,
     }));
     const deduplication = t.deduplicateItems && !t.unique && columns.every((c) => c.deduplicatable);
-
-    // One key tuple: header, (null bitmap when any key is null), columns aligned in order, MAXALIGN.
-    const anyNull = 1 - columns.reduce((p, c) => p * (1 - c.nullFrac), 1);
-    const tupleBytes = (withNulls: boolean) => {
-      let off = withNulls ? 16 : 8;
-      keyCols.forEach((c, i) => {
-        const col = columns[i]!;
-        if (withNulls && col.nullFrac >= 0.5) return;
-        // Short varlenas (under 127 bytes) are stored unaligned with a 1-byte header.
-        const align = c.typlen === -1 && col.avgWidth < 127 ? 1 : ALIGN[c.typalign] ?? 1;
-        off = Math.ceil(off / align) * align + col.avgWidth;
-      });
-      return MAXALIGN(off);
-    };
-    const keyTuple = tupleBytes(false);
-    const nullTuple = tupleBytes(true);
-
-    // How many rows share each key: groups of sizes, each with a count of such groups.
-    let groups: { size: number; count: number; tuple: number }[];
-    let distinctKeys: number;
-    let distinctSource: IndexEstimate['inputs']['distinctSource'];
-    if (t.unique) {
-      distinctKeys = indexedRows;
-      distinctSource = 'unique';
-      groups = [{ size: 1, count: indexedRows, tuple: keyTuple }];
-    } else if (columns.length === 1) {
-      const c = columns[0]!;
-      const freqs = keyCols[0]!.freqs ?? [];
-      const scale = indexedRows / Math.max(1, rows);
-      groups = freqs.map((f) => ({ size: f * rows * scale, count: 1, tuple: keyTuple }));
-      const restRows = Math.max(0, rows * (1 - c.nullFrac - freqs.reduce((a, b) => a + b, 0))) * scale;
-      const restDistinct = Math.max(1, c.distinct - freqs.length);
-      if (restRows > 0) groups.push({ size: restRows / restDistinct, count: restDistinct, tuple: keyTuple });
-      // NULLs are equal to each other for deduplication: one large group.
-      if (c.nullFrac > 0) groups.push({ size: c.nullFrac * rows * scale, count: 1, tuple: nullTuple });
-      distinctKeys = Math.round(c.distinct + (c.nullFrac > 0 ? 1 : 0));
-      distinctSource = 'pg_stats';
-    } else {
-      distinctKeys = Math.min(indexedRows, await sampleDistinct(client, rel.schema, t.table, t.columns, rel.pages, indexedRows));
-      distinctSource = 'sample';
-      const tuple = keyTuple + anyNull * (nullTuple - keyTuple);
-      groups = [{ size: indexedRows / Math.max(1, distinctKeys), count: distinctKeys, tuple }];
-    }
-
-    let leafBytes = 0;
-    for (const g of groups) leafBytes += g.count * groupBytes(g.size, g.tuple, deduplication);
-    const leafBytesPerRow = indexedRows > 0 ? leafBytes / indexedRows : 0;
-    // A build fills each leaf page to the fillfactor and ends it with a high key; a posting tuple that
-    // does not fit leaves its space at the end of the page (half a tuple on average).
-    const avgTuple = deduplication ? Math.min(812, leafBytes / Math.max(1, groups.reduce((a, g) => a + g.count * Math.max(1, Math.ceil(g.size / maxTids(g.tuple))), 0))) : keyTuple + 4;
-    const leafCapacity = PAGE_USABLE - (BLCKSZ * (100 - t.fillfactor)) / 100 - (keyTuple + 4) - avgTuple / 2;
-    const leafPages = Math.max(1, Math.ceil(leafBytes / leafCapacity));
-    // Internal levels: pivot tuples are truncated to the leading key (plus a heap TID when keys repeat).
-    const pivot = MAXALIGN(8 + (columns[0]?.avgWidth ?? 8)) + (deduplication ? 8 : 0) + 4;
-    const fanout = Math.max(2, Math.floor((PAGE_USABLE * 0.7) / pivot));
-    let internalPages = 0;
-    for (let level = leafPages; level > 1; level = Math.ceil(level / fanout)) internalPages += Math.ceil(level / fanout);
-    const estimatedBytes = (leafPages + internalPages + 1) * BLCKSZ;
-
+    // Per-column statistics cannot say how many combinations of several columns exist: sample them.
+    const sampledDistinct = !t.unique && columns.length > 1
+      ? await sampleDistinct(client, rel.schema, t.table, t.columns, rel.pages, indexedRows) : undefined;
+    const size = indexSizeModel({
+      rows, indexedRows, unique: t.unique, deduplication, fillfactor: t.fillfactor,
+      keys: keyCols.map((c, i) => ({ ...columns[i]!, typlen: c.typlen, typalign: c.typalign, freqs: c.freqs ?? [] })),
+      ...(sampledDistinct === undefined ? {} : { sampledDistinct }),
+    });
     const concurrently = t.fromStatement ? t.concurrently : true;
     let measured = { pages: 0, readMs: null as number | null, rows: 0, sortMs: null as number | null };
     if (options.measure !== false && rel.pages > 0) {
       measured = await measureRates(client, rel.schema, t.table, t.columns, Math.min(rel.pages, options.samplePages ?? 4096), rel.mwm);
     }
-    let estimatedBuildMs: number | null = null;
-    if (measured.readMs !== null && measured.sortMs !== null && measured.pages > 0) {
-      const readMs = measured.readMs * (rel.pages / measured.pages);
-      const n = Math.max(2, measured.rows);
-      const sortMs = measured.sortMs * (indexedRows / n) * (Math.log2(Math.max(2, indexedRows)) / Math.log2(n));
-      // Writing the index: its pages at the rate the table's pages were read.
-      const writeMs = (measured.readMs / measured.pages) * (estimatedBytes / BLCKSZ);
-      // CONCURRENTLY adds a validation pass: a second read of the table and a sort of the new index's TIDs
-      // (cheaper than the key sort: fixed-width TIDs).
-      estimatedBuildMs = Math.round(concurrently ? 2 * readMs + 1.3 * sortMs + writeMs : readMs + sortMs + writeMs);
-    }
-    const name = t.name ?? `${t.table}_${t.columns.join('_')}`.slice(0, 63);
-    const statement = `CREATE ${t.unique ? 'UNIQUE ' : ''}INDEX ${concurrently ? 'CONCURRENTLY ' : ''}${quoteIdent(name)} ON ` +
-      `${quoteQualified({ schema: rel.schema, name: t.table })} (${t.columns.map(quoteIdent).join(', ')})` +
-      `${t.fillfactor !== 90 || !t.deduplicateItems ? ` WITH (${[t.fillfactor !== 90 ? `fillfactor = ${t.fillfactor}` : '', !t.deduplicateItems ? 'deduplicate_items = off' : ''].filter(Boolean).join(', ')})` : ''}` +
-      `${t.where ? ` WHERE ${t.where}` : ''}`;
     return {
-      statement, estimatedBytes, estimatedBuildMs,
+      statement: estimateStatement(t, rel.schema, concurrently),
+      estimatedBytes: size.estimatedBytes,
+      estimatedBuildMs: buildTimeModel(measured, { tablePages: rel.pages, indexedRows, indexBytes: size.estimatedBytes, concurrently }),
       inputs: {
         table: `${rel.schema}.${t.table}`, rows: Math.round(rows), indexedRows: Math.round(indexedRows), tablePages: rel.pages, tableBytes: Number(rel.bytes),
-        columns, unique: t.unique, deduplication, distinctKeys: Math.round(distinctKeys), distinctSource,
-        keyTupleBytes: keyTuple, leafBytesPerRow: Math.round(leafBytesPerRow * 100) / 100, fillfactor: t.fillfactor,
-        leafPages, internalPages, sampledPages: measured.pages, sampleReadMs: measured.readMs, sampledRows: measured.rows,
+        columns, unique: t.unique, deduplication, distinctKeys: Math.round(size.distinctKeys), distinctSource: size.distinctSource,
+        keyTupleBytes: size.keyTupleBytes, leafBytesPerRow: Math.round(size.leafBytesPerRow * 100) / 100, fillfactor: t.fillfactor,
+        leafPages: size.leafPages, internalPages: size.internalPages, sampledPages: measured.pages, sampleReadMs: measured.readMs, sampledRows: measured.rows,
         sampleSortMs: measured.sortMs, maintenanceWorkMem: rel.mwm, concurrently,
         staleStatistics: Number(rel.mods) > 0.2 * Math.max(1, rows),
       },
@@ -334,27 +224,57 @@ export async function estimateIndex(db: Database, target: string | IndexTarget, 
   });
 }
 
-/** Heap TIDs one posting tuple holds during a build (nbtsort.c caps posting tuples at BLCKSZ/10 - 4 bytes). */
-function maxTids(tuple: number): number {
-  return Math.max(1, Math.floor((MAXALIGN(Math.floor(BLCKSZ / 10) - 7) - 4 - tuple) / 6));
+interface TableRow { oid: number | null; schema: string; rows: number; pages: number; bytes: string; mods: string; mwm: string; kind: string }
+
+/** The table's size and statistics age; a missing table or a partitioned one is a ConfigError. */
+async function readTable(client: pg.ClientBase, t: IndexTarget): Promise<TableRow & { oid: number }> {
+  const qualified = t.schema ? `${quoteIdent(t.schema)}.${quoteIdent(t.table)}` : quoteIdent(t.table);
+  const { rows: [rel] } = await client.query<TableRow>(
+    `select c.oid::int as oid, n.nspname as schema, greatest(c.reltuples, 0)::float8 as rows, c.relpages::int as pages,
+            pg_table_size(c.oid)::text as bytes, coalesce(s.n_mod_since_analyze, 0)::text as mods,
+            current_setting('maintenance_work_mem') as mwm, c.relkind::text as kind
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       left join pg_stat_all_tables s on s.relid = c.oid
+      where c.oid = to_regclass($1)`, [qualified]);
+  if (!rel?.oid) throw new ConfigError('unknown_table', `table ${t.schema ? `${t.schema}.` : ''}${t.table} does not exist`, { table: t.table });
+  if (rel.kind !== 'r' && rel.kind !== 'm') {
+    throw new ConfigError('unsupported_table', `${t.table} is not a plain table (relkind ${rel.kind}); estimate its partitions one by one`);
+  }
+  return { ...rel, oid: rel.oid };
 }
 
-/** Leaf bytes (line pointers included) of one key's rows: plain tuples, or posting lists with deduplication. */
-function groupBytes(size: number, tuple: number, dedup: boolean): number {
-  if (size <= 0) return 0;
-  if (!dedup) return size * (tuple + 4);
-  const perGroup = (k: number): number => {
-    if (k <= 1) return k * (tuple + 4);
-    const m = maxTids(tuple);
-    const full = Math.floor(k / m);
-    const rest = k - full * m;
-    const posting = (n: number) => MAXALIGN(tuple + 6 * n) + 4;
-    return full * posting(m) + (rest >= 2 ? posting(rest) : rest === 1 ? tuple + 4 : 0);
-  };
-  // Fractional group sizes: between the two integer sizes around them.
-  const lo = Math.floor(size);
-  const frac = size - lo;
-  return (1 - frac) * perGroup(lo) + frac * perGroup(lo + 1);
+/** The key columns' types and statistics, in key order; a column the table lacks is a ConfigError listing its columns. */
+async function readKeyColumns(client: pg.ClientBase, t: IndexTarget, rel: { oid: number; schema: string }): Promise<ColumnRow[]> {
+  const { rows: cols } = await client.query<ColumnRow>(
+    `select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type, t.typlen::int as typlen, t.typalign::text as typalign,
+            coalesce(co.collisdeterministic, true) as deterministic,
+            exists (select 1 from pg_opclass oc join pg_am am on am.oid = oc.opcmethod and am.amname = 'btree'
+                      join pg_amproc p on p.amprocfamily = oc.opcfamily and p.amprocnum = 4
+                     where oc.opcdefault and (oc.opcintype = a.atttypid or exists (
+                       select 1 from pg_cast pc where pc.castsource = a.atttypid and pc.casttarget = oc.opcintype and pc.castmethod = 'b'))) as equalimage,
+            s.avg_width::int as avg_width, s.null_frac::float8 as null_frac, s.n_distinct::float8 as n_distinct,
+            s.most_common_freqs::float8[] as freqs
+       from pg_attribute a join pg_type t on t.oid = a.atttypid
+       left join pg_collation co on co.oid = a.attcollation
+       left join pg_stats s on s.schemaname = $2 and s.tablename = $3 and s.attname = a.attname and not s.inherited
+      where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped order by a.attnum`, [rel.oid, rel.schema, t.table]);
+  const byName = new Map(cols.map((c) => [c.name, c]));
+  const missing = t.columns.filter((c) => !byName.has(c));
+  if (missing.length) {
+    throw new ConfigError('unknown_column', `column${missing.length > 1 ? 's' : ''} ${missing.map((m) => JSON.stringify(m)).join(', ')} ` +
+      `not in table ${rel.schema}.${t.table}; its columns: ${cols.map((c) => c.name).join(', ')}`, { missing, table: t.table });
+  }
+  return t.columns.map((c) => byName.get(c)!);
+}
+
+/** The CREATE INDEX statement the estimate is for (CONCURRENTLY unless the given statement said otherwise). */
+function estimateStatement(t: IndexTarget, schema: string, concurrently: boolean): string {
+  const name = t.name ?? `${t.table}_${t.columns.join('_')}`.slice(0, 63);
+  const storage = [t.fillfactor !== 90 ? `fillfactor = ${t.fillfactor}` : '', !t.deduplicateItems ? 'deduplicate_items = off' : ''].filter(Boolean);
+  return `CREATE ${t.unique ? 'UNIQUE ' : ''}INDEX ${concurrently ? 'CONCURRENTLY ' : ''}${quoteIdent(name)} ON ` +
+    `${quoteQualified({ schema, name: t.table })} (${t.columns.map(quoteIdent).join(', ')})` +
+    `${storage.length ? ` WITH (${storage.join(', ')})` : ''}` +
+    `${t.where ? ` WHERE ${t.where}` : ''}`;
 }
 
 /**

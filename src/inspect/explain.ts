@@ -13,9 +13,9 @@ import { LOOKUP_TABLE, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js
 import { TOMBSTONES_TABLE } from '../schema/tool.js';
 import {
   classifyPlan, explainStatement, readPlanContext, type ClassifyOptions, type PlanFinding, type Severity,
-} from './plan.js';
+} from '../plan/plan.js';
 import { checkModelFit, type ModelFit } from './model-fit.js';
-import { loadSqlParser } from './plan-expr.js';
+import { loadSqlParser } from '../plan/expr.js';
 
 /*
  * `sync-lookup explain`: EXPLAIN of every hot query of the system with parameters read from the data.

@@ -1,6 +1,6 @@
 import { withClient, type Database } from '../db/connection.js';
 import { toSyncLookupError } from '../db/errors.js';
-import { readIndexBuilds, type IndexBuildProgress } from './index-progress.js';
+import { readIndexBuilds, type IndexBuildProgress } from '../db/index-progress.js';
 
 /*
  * `sync-lookup index watch`: polls pg_stat_progress_create_index on its own connection and turns each

@@ -4,8 +4,8 @@ import { SqlState, toSyncLookupError } from '../db/errors.js';
 import { quoteIdent } from '../db/quote.js';
 import type { ModelDefinition, ModelRegistry } from '../lookup/registry.js';
 import { selectLookupRows } from '../lookup/sql.js';
-import { loadSqlParser } from './plan-expr.js';
-import { explainStatement } from './plan.js';
+import { loadSqlParser } from '../plan/expr.js';
+import { explainStatement } from '../plan/plan.js';
 
 /*
  * Whether each model of the registry fits this database. A real deployment's source tables need not match

@@ -1,4 +1,4 @@
-import { classifyPlan, describePlan, explainStatement, readPlanContext } from '../inspect/plan.js';
+import { classifyPlan, describePlan, explainStatement, readPlanContext } from '../plan/plan.js';
 import type { Layout } from '../schema/partitioned.js';
 import type { TypeStrategy } from './job.js';
 import type { WorkSession } from './session.js';

@@ -150,61 +150,22 @@ export async function runJob(target: MaintenanceTarget, spec: JobSpec, options: 
     const layout = (await detectLayout(session.client)) as Layout;
     await ensureJobsTable(session.client);
     const key = JSON.stringify(spec.key);
-    let types: string[];
-    let resumed: JobRecord | undefined;
-    if (options.types?.length) {
-      types = (await spec.validate(session, options.types, layout)).sort();
-    } else if (options.resume) {
-      const { rows } = await session.client.query<{ record_types: string[] }>(
-        `select record_types from ${JOBS_TABLE} where operation = $1 and options->>'key' = $2
-            and status in ('running', 'interrupted', 'failed') order by id desc limit 1`, [spec.operation, key]);
-      if (!rows[0]) throw new ConfigError('nothing_to_resume', `no unfinished ${spec.operation} job to resume`);
-      types = rows[0].record_types;
-    } else {
-      throw new ConfigError('no_record_types', 'name at least one record type');
-    }
+    const types = await selectTypes(session, spec, options, layout, key);
     unlock = await lockRecordTypes(session.client, types);
-    resumed = await findResumableJob(session.client, spec.operation, types, key);
+    const resumed = await findResumableJob(session.client, spec.operation, types, key);
     if (options.resume && !resumed) {
       throw new ConfigError('nothing_to_resume', `no unfinished ${spec.operation} job for ${types.join(', ')} to resume`);
     }
-    if (!resumed) {
-      const others = (await unfinishedJobsFor(session.client, types));
-      if (others.length) {
-        const o = others[0]!;
-        throw new ConfigError('unfinished_job',
-          `job ${o.id} (${o.operation} of ${o.record_types.join(', ')}) was ${o.status} and touches the same types; ` +
-          `finish it by running that ${o.operation} again, or abandon it with \`sync-lookup jobs --abandon ${o.id}\``,
-          { jobId: o.id });
-      }
-    }
+    if (!resumed) await refuseUnfinishedJobs(session, types);
     const strategies = await spec.strategies(session, types, layout);
     const strategy = [...new Set(strategies.map((s) => s.strategy))].join('+');
-    if (resumed) {
-      job = resumed;
-      await claimJob(session.client, job.id, session.pid);
-      emit({ type: 'job_resumed', job_id: job.id, operation: spec.operation, record_types: types, rows_done: job.rows_done, phase: job.cursor.phase });
-    } else {
-      job = await createJob(session.client, {
-        operation: spec.operation, types, options: { key, ...spec.key }, pid: session.pid,
-        cursor: { phase: '', done: [], after: null, state: {} },
-      });
-      emit({ type: 'job_started', job_id: job.id, operation: spec.operation, record_types: types, strategy });
-    }
+    job = await startJob(session, spec, { types, key, strategy, resumed, emit });
     const handle = makeHandle(session, job, tuning, layout, emit, options.signal, spec.operation);
     const opStarted = performance.now();
     await spec.run(handle, types, strategies);
     const operationMs = Math.round(performance.now() - opStarted);
     const changed = handle.counts.deleted + handle.counts.inserted + handle.counts.updated;
-    const rels = await spec.changedRelations(handle, types, strategies);
-    const analyze = await analyzeIfNeeded(session, {
-      relations: rels.analyze, changedRows: changed, policy: options.analyze ?? 'auto', signal: options.signal, emit,
-    });
-    const deadMade = handle.counts.deleted + handle.counts.updated;
-    const vacuum = await vacuumAfter(session, {
-      relations: rels.vacuum, enabled: options.vacuum ?? true, analyze: (options.analyze ?? 'auto') === 'always' && !analyze.ran,
-      changedRows: deadMade, signal: options.signal, emit,
-    });
+    const { analyze, vacuum } = await analyzeAndVacuum(session, spec, handle, { types, strategies, options, emit });
     const result: OperationResult = {
       operation: spec.operation, record_types: types, layout, mode: session.mode, job_id: job.id, resumed: !!resumed,
       strategy, strategies,
@@ -215,24 +176,87 @@ export async function runJob(target: MaintenanceTarget, spec: JobSpec, options: 
     await finishJob(session.client, job.id, 'done', { result });
     return result;
   } catch (err) {
-    const e = options.signal?.aborted && !(err instanceof CancelledError)
-      ? new CancelledError(`${spec.operation} was cancelled`) : toSyncLookupError(err);
-    if (job) {
-      const status = e instanceof CancelledError ? 'interrupted' : 'failed';
-      await finishJob(session.client, job.id, status, { error: e.toJSON() }).catch(() => {});
-      if (e instanceof SyncLookupError && !(e instanceof ConfigError)) {
-        e.details.jobId = job.id;
-        if (e instanceof CancelledError) {
-          e.message = `${spec.operation} job ${job.id} was interrupted; the batch in flight was rolled back and every ` +
-            'committed batch is recorded: run the same command again (or with --resume) to continue';
-        }
-      }
-    }
-    throw e;
+    throw await recordFailure(session, spec.operation, job, err, options.signal);
   } finally {
     await unlock?.().catch(() => {});
     await session.close();
   }
+}
+
+/** The types to work on: those given (validated), or with `resume` those of the last unfinished identical job. */
+async function selectTypes(session: WorkSession, spec: JobSpec, options: OperationOptions, layout: Layout, key: string): Promise<string[]> {
+  if (options.types?.length) return (await spec.validate(session, options.types, layout)).sort();
+  if (!options.resume) throw new ConfigError('no_record_types', 'name at least one record type');
+  const { rows } = await session.client.query<{ record_types: string[] }>(
+    `select record_types from ${JOBS_TABLE} where operation = $1 and options->>'key' = $2
+        and status in ('running', 'interrupted', 'failed') order by id desc limit 1`, [spec.operation, key]);
+  if (!rows[0]) throw new ConfigError('nothing_to_resume', `no unfinished ${spec.operation} job to resume`);
+  return rows[0].record_types;
+}
+
+/** A different unfinished job on any of these types must be finished or abandoned first. */
+async function refuseUnfinishedJobs(session: WorkSession, types: string[]): Promise<void> {
+  const [o] = await unfinishedJobsFor(session.client, types);
+  if (!o) return;
+  throw new ConfigError('unfinished_job',
+    `job ${o.id} (${o.operation} of ${o.record_types.join(', ')}) was ${o.status} and touches the same types; ` +
+    `finish it by running that ${o.operation} again, or abandon it with \`sync-lookup jobs --abandon ${o.id}\``,
+    { jobId: o.id });
+}
+
+/** Claims the resumable job, or records a new one. */
+async function startJob(session: WorkSession, spec: JobSpec, input: {
+  types: string[]; key: string; strategy: string; resumed: JobRecord | undefined; emit: (e: MaintenanceEvent) => void;
+}): Promise<JobRecord> {
+  const { types, resumed, emit } = input;
+  if (resumed) {
+    await claimJob(session.client, resumed.id, session.pid);
+    emit({ type: 'job_resumed', job_id: resumed.id, operation: spec.operation, record_types: types, rows_done: resumed.rows_done, phase: resumed.cursor.phase });
+    return resumed;
+  }
+  const job = await createJob(session.client, {
+    operation: spec.operation, types, options: { key: input.key, ...spec.key }, pid: session.pid,
+    cursor: { phase: '', done: [], after: null, state: {} },
+  });
+  emit({ type: 'job_started', job_id: job.id, operation: spec.operation, record_types: types, strategy: input.strategy });
+  return job;
+}
+
+/** ANALYZE (by policy) and VACUUM the relations the operation changed. */
+async function analyzeAndVacuum(session: WorkSession, spec: JobSpec, handle: JobHandle, input: {
+  types: string[]; strategies: TypeStrategy[]; options: OperationOptions; emit: (e: MaintenanceEvent) => void;
+}) {
+  const { options, emit } = input;
+  const changed = handle.counts.deleted + handle.counts.inserted + handle.counts.updated;
+  const rels = await spec.changedRelations(handle, input.types, input.strategies);
+  const analyze = await analyzeIfNeeded(session, {
+    relations: rels.analyze, changedRows: changed, policy: options.analyze ?? 'auto', signal: options.signal, emit,
+  });
+  const deadMade = handle.counts.deleted + handle.counts.updated;
+  const vacuum = await vacuumAfter(session, {
+    relations: rels.vacuum, enabled: options.vacuum ?? true, analyze: (options.analyze ?? 'auto') === 'always' && !analyze.ran,
+    changedRows: deadMade, signal: options.signal, emit,
+  });
+  return { analyze, vacuum };
+}
+
+/** Records how the job ended (interrupted or failed) and returns the error to throw, naming the job. */
+async function recordFailure(
+  session: WorkSession, operation: string, job: JobRecord | undefined, err: unknown, signal: AbortSignal | undefined,
+): Promise<SyncLookupError> {
+  const e = signal?.aborted && !(err instanceof CancelledError)
+    ? new CancelledError(`${operation} was cancelled`) : toSyncLookupError(err);
+  if (!job) return e;
+  const status = e instanceof CancelledError ? 'interrupted' : 'failed';
+  await finishJob(session.client, job.id, status, { error: e.toJSON() }).catch(() => {});
+  if (e instanceof SyncLookupError && !(e instanceof ConfigError)) {
+    e.details.jobId = job.id;
+    if (e instanceof CancelledError) {
+      e.message = `${operation} job ${job.id} was interrupted; the batch in flight was rolled back and every ` +
+        'committed batch is recorded: run the same command again (or with --resume) to continue';
+    }
+  }
+  return e;
 }
 
 function makeHandle(

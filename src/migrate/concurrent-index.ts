@@ -1,22 +1,10 @@
 import type pg from 'pg';
 import { applySessionSettings, backendPid, cancellableQuery, type Database } from '../db/connection.js';
 import { MigrationError } from '../db/errors.js';
-import { quoteIdent, quoteQualified, type QualifiedName } from '../db/quote.js';
-import { readIndexBuilds } from '../inspect/index-progress.js';
+import { createIndexSql, dropIndexSql, type IndexSpec } from '../db/index-ddl.js';
+import { readIndexBuilds } from '../db/index-progress.js';
+import type { QualifiedName } from '../db/quote.js';
 import type { MigrationEvent } from './events.js';
-
-/** An index to build: where, on what, and how. */
-export interface IndexSpec {
-  /** Schema of the table and the index; default `public`. */
-  schema?: string;
-  table: string;
-  name: string;
-  /** Key columns, in order (plain column names; they are quoted). */
-  columns: string[];
-  unique?: boolean;
-  /** A partial index's predicate (SQL over the table's columns), e.g. `needs_rebuild`. */
-  where?: string;
-}
 
 /** Options of a concurrent build. */
 export interface ConcurrentIndexOptions {
@@ -34,24 +22,6 @@ export interface IndexBuildResult {
   status: 'built' | 'rebuilt_invalid' | 'exists';
   durationMs: number;
   bytes: number;
-}
-
-/**
- * The `CREATE INDEX CONCURRENTLY` statement for a spec.
- *
- * @example
- * createIndexSql({ table: 'sync_lookup', name: 'sync_lookup_record_type', columns: ['record_type'] })
- * // 'CREATE INDEX CONCURRENTLY "sync_lookup_record_type" ON "public"."sync_lookup" ("record_type")'
- */
-export function createIndexSql(spec: IndexSpec, concurrently = true): string {
-  const table = quoteQualified({ schema: spec.schema ?? 'public', name: spec.table });
-  return `CREATE ${spec.unique ? 'UNIQUE ' : ''}INDEX ${concurrently ? 'CONCURRENTLY ' : ''}${quoteIdent(spec.name)} ` +
-    `ON ${table} (${spec.columns.map(quoteIdent).join(', ')})${spec.where ? ` WHERE ${spec.where}` : ''}`;
-}
-
-/** `DROP INDEX CONCURRENTLY IF EXISTS` for an index. */
-export function dropIndexSql(ref: QualifiedName): string {
-  return `DROP INDEX CONCURRENTLY IF EXISTS ${quoteQualified(ref)}`;
 }
 
 interface ExistingIndex { valid: boolean; ready: boolean; table: string; columns: string[]; unique: boolean }

@@ -1,4 +1,4 @@
-import type { IndexBuildProgress } from '../inspect/index-progress.js';
+import type { IndexBuildProgress } from '../db/index-progress.js';
 
 /** What the runner reports while it works; the CLI renders these (bar, plain lines or JSON). */
 export type MigrationEvent =

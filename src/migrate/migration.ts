@@ -5,9 +5,8 @@ import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
 import type { Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
-import {
-  createIndexConcurrently, createIndexSql, dropIndexSql, type IndexBuildResult, type IndexSpec,
-} from './concurrent-index.js';
+import { createIndexSql, dropIndexSql, type IndexSpec } from '../db/index-ddl.js';
+import { createIndexConcurrently, type IndexBuildResult } from './concurrent-index.js';
 import type { MigrationEvent } from './events.js';
 
 /** What a migration's `up` gets from the runner. */

@@ -1,5 +1,5 @@
 import { concurrentIndexMigration } from '../migrate/migration.js';
-import { createIndexSql } from '../migrate/concurrent-index.js';
+import { createIndexSql } from '../db/index-ddl.js';
 import type { Migration } from '../migrate/migration.js';
 import { detectLayout } from '../schema/partitioned.js';
 import { NEEDS_REBUILD_INDEX, RECORD_TYPE_INDEX } from '../schema/sync-lookup.js';

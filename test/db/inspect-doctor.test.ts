@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runDoctor } from '../../src/inspect/doctor.js';
 import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
-import { createIndexSql } from '../../src/migrate/concurrent-index.js';
+import { createIndexSql } from '../../src/db/index-ddl.js';
 import { RECORD_TYPE_INDEX } from '../../src/schema/sync-lookup.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
 import { fillSyntheticLookup } from '../fixtures/plans/synthetic.js';

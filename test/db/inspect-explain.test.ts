@@ -7,7 +7,7 @@ import { withClient } from '../../src/db/connection.js';
 import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
 import { RECORD_TYPE_INDEX } from '../../src/schema/sync-lookup.js';
-import { createIndexSql } from '../../src/migrate/concurrent-index.js';
+import { createIndexSql } from '../../src/db/index-ddl.js';
 import { createTestDatabase, hasServer } from '../helpers/db.js';
 import { fillSyntheticLookup } from '../fixtures/plans/synthetic.js';
 

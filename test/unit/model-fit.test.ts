@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { statementReferences } from '../../src/inspect/model-fit.js';
-import { loadSqlParser } from '../../src/inspect/plan-expr.js';
+import { loadSqlParser } from '../../src/plan/expr.js';
 import { builtinRegistry } from '../../src/lookup/registry.js';
 import { selectLookupRows } from '../../src/lookup/sql.js';
 

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   classifyPlan, describePlan, type ExplainDocument, type PlanContext, type PlanVerdict,
-} from '../../src/inspect/plan.js';
-import { conditionConjuncts, expressionColumns, loadSqlParser } from '../../src/inspect/plan-expr.js';
+} from '../../src/plan/plan.js';
+import { conditionConjuncts, expressionColumns, loadSqlParser } from '../../src/plan/expr.js';
 
 // Saved EXPLAIN (FORMAT JSON) documents from PostgreSQL 18 and 15 with the catalog context read at the
 // same moment (test/fixtures/plans/README.md says how they were made).
