@@ -373,8 +373,10 @@ export async function watchBuild(db: Database, options: WatchOptions): Promise<n
       options.onSkip?.(err);
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.intervalMs);
-      options.signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      // The abort listener goes when the pause ends either way: one left per round would pile up for days.
+      const done = () => { clearTimeout(timer); options.signal?.removeEventListener('abort', done); resolve(); };
+      const timer = setTimeout(done, options.intervalMs);
+      options.signal?.addEventListener('abort', done, { once: true });
     });
   }
   return builds;
