@@ -74,7 +74,7 @@ describe.runIf(hasServer() && cliBuilt())('hard runs (built CLI)', () => {
     const env = { DATABASE_URL: t.url };
     expect((await runCli(['seed', '--rows', '5000'], env)).code).toBe(0);
     // The state an interrupted replace used to commit: lookup and ticks emptied, clock reset, old sources kept.
-    await t.query('truncate sync_lookup, sync_lookup_ticks; update sync_clock set tick = 0');
+    await t.query('truncate sync_lookup, sync_lookup_ticks; update sync_lookup_tool.clock set tick = 0');
     const build = await runCli(['build', '--json'], env);
     expect(build.code).toBe(0);
     expect(resultOf(build.stdout).rows).toBe(0);
@@ -84,7 +84,7 @@ describe.runIf(hasServer() && cliBuilt())('hard runs (built CLI)', () => {
     expect(r.ok).toBe(false);
     const names = builtinRegistry().names;
     const { rows: [ahead] } = await t.query<{ n: string }>(
-      `select (${names.map((n) => `(select count(*) from "${n}" where updated_at_sync_tick > (select tick from sync_clock))`).join(' + ')})::text as n`);
+      `select (${names.map((n) => `(select count(*) from "${n}" where updated_at_sync_tick > (select tick from sync_lookup_tool.clock))`).join(' + ')})::text as n`);
     expect(Number(ahead!.n)).toBeGreaterThan(4000);
     expect(r.problems.ahead_of_clock.count).toBe(Number(ahead!.n));
     const text = await runCli(['verify'], env);
@@ -99,7 +99,7 @@ describe.runIf(hasServer() && cliBuilt())('hard runs (built CLI)', () => {
     const holder = new pg.Client({ connectionString: t.url });
     await holder.connect();
     await holder.query('begin');
-    await holder.query('select tick from sync_clock for share'); // a writer that never commits: the tock waits
+    await holder.query('select tick from sync_lookup_tool.clock for share'); // a writer that never commits: the tock waits
     try {
       let sentAt = 0;
       const r = await runCli(['build'], env, (child) => {
@@ -184,6 +184,6 @@ describe.runIf(hasServer() && cliBuilt())('hard runs (built CLI)', () => {
     expect(drop.code).toBe(2);
     expect(drop.stderr).toMatch(/is a valid statement \(DROP TABLE …\), but not a query explain can run/);
     expect(drop.stderr).not.toMatch(/syntax error/);
-    expect((await t.query(`select to_regclass('sync_lookup') is not null as ok`)).rows[0].ok).toBe(true);
+    expect((await t.query(`select to_regclass('sync_lookup') is not null as ok`)).rows[0]!.ok).toBe(true);
   });
 });
