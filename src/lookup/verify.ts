@@ -38,6 +38,7 @@ export const REPAIRS: Record<VerifyProblemKind, string> = {
   tick_behind_source: 'sync-lookup rebuild <types> (republishes those rows at a fresh tick)',
   staged: 'sync-lookup build (its publish moves rows left staged by an interrupted build)',
   unknown_type: 'sync-lookup purge <types> (a removed model), or add the model to the registry',
+  ahead_of_clock: 'move the sync clock past the highest source tick (it went back), then sync-lookup build',
 };
 
 /** One problem's count and examples. */
