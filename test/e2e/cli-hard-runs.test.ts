@@ -36,7 +36,7 @@ function killAt(when: (event: { type: string; phase?: string }) => boolean, dela
 
 async function waitUntilNoSession(t: TestDatabase, applicationName: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    const { rowCount } = await t.query('select 1 from pg_stat_activity where application_name = $1', [applicationName]);
+    const { rowCount } = await t.query('select 1 from pg_stat_activity where datname = current_database() and application_name = $1', [applicationName]);
     if (!rowCount) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -105,7 +105,7 @@ describe.runIf(hasServer() && cliBuilt())('hard runs (built CLI)', () => {
       let sentAt = 0;
       const r = await runCli(['build'], env, (child) => {
         const poll = setInterval(async () => {
-          const { rowCount } = await t.query(`select 1 from pg_stat_activity where application_name = 'sync-lookup:build' and wait_event_type = 'Lock'`);
+          const { rowCount } = await t.query(`select 1 from pg_stat_activity where datname = current_database() and application_name = 'sync-lookup:build' and wait_event_type = 'Lock'`);
           if (rowCount) { clearInterval(poll); sentAt = Date.now(); child.kill('SIGTERM'); }
         }, 200);
         child.on('close', () => clearInterval(poll));
