@@ -29,8 +29,9 @@ export interface CommandContext {
 export async function withDatabase<T>(ctx: CommandContext, fn: (db: Database) => Promise<T>): Promise<T> {
   const url = ctx.globals.databaseUrl ?? process.env.DATABASE_URL;
   if (url !== undefined) {
-    if (url.trim() === '') throw new ConfigError('invalid_database_url', 'DATABASE_URL is set but empty');
-    return fn(databaseFromUrl(url));
+    const source = ctx.globals.databaseUrl !== undefined ? '--database-url' : 'DATABASE_URL';
+    if (url.trim() === '') throw new ConfigError('invalid_database_url', `${source} is set but empty`);
+    return fn(databaseFromUrl(url, { source }));
   }
   const dirOption = ctx.globals.embeddedDir ? { dataDir: ctx.globals.embeddedDir } : {};
   const server = await startEmbedded(dirOption);
@@ -43,7 +44,7 @@ export async function withDatabase<T>(ctx: CommandContext, fn: (db: Database) =>
       // Another command may have started using the server meanwhile: never pull it from under it.
       const others = await otherSessions(db).catch(() => 0);
       if (others > 0) ctx.out.info(`leaving the embedded server running: ${others} other session(s) use it (sync-lookup db stop ends it)`);
-      else await stopEmbedded(dirOption);
+      else await stopEmbedded({ ...dirOption, force: true });
     }
   }
 }
@@ -56,9 +57,14 @@ async function otherSessions(db: Database): Promise<number> {
   });
 }
 
+/** After a SIGTERM, how long a command may take to wind down before it exits anyway. */
+export const TERM_GRACE_MS = 5000;
+
 /**
- * Wraps a command action: builds its context, maps errors to exit codes, and turns Ctrl-C into an
- * AbortSignal (a second Ctrl-C exits at once).
+ * Wraps a command action: builds its context, maps errors to exit codes, and turns Ctrl-C and SIGTERM
+ * into an AbortSignal. A second Ctrl-C exits at once; after a SIGTERM (sent once, by a service manager)
+ * a command still busy after TERM_GRACE_MS (a statement waiting for a lock) exits the same way: its
+ * connections close and the server rolls back what was in flight.
  */
 export function action<A extends unknown[]>(
   program: Command,
@@ -71,14 +77,24 @@ export function action<A extends unknown[]>(
     const out = new Output({ json: !!opts.json, verbose: !!globals.verbose });
     const controller = new AbortController();
     let interrupts = 0;
-    const onSigint = () => {
+    let termTimer: NodeJS.Timeout | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
       interrupts++;
       if (interrupts > 1) process.exit(130);
-      out.info('interrupted: cancelling (press Ctrl-C again to exit at once)');
-      controller.abort(new CancelledError('interrupted'));
+      if (signal === 'SIGTERM') {
+        out.info(`terminated: cancelling (exiting in ${TERM_GRACE_MS / 1000} s at the latest)`);
+        termTimer = setTimeout(() => {
+          out.error(new CancelledError(`terminated: still busy ${TERM_GRACE_MS / 1000} s after SIGTERM, exiting; the server rolls back what was in flight`));
+          process.exit(130);
+        }, TERM_GRACE_MS);
+        termTimer.unref();
+      } else {
+        out.info('interrupted: cancelling (press Ctrl-C again to exit at once)');
+      }
+      controller.abort(new CancelledError(signal === 'SIGTERM' ? 'terminated' : 'interrupted'));
     };
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       const code = await fn({ out, globals, signal: controller.signal }, ...args);
       process.exitCode = controller.signal.aborted ? 130 : (code ?? 0);
@@ -86,8 +102,9 @@ export function action<A extends unknown[]>(
       out.error(err);
       process.exitCode = controller.signal.aborted ? 130 : exitCodeOf(err);
     } finally {
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigint);
+      clearTimeout(termTimer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   };
 }

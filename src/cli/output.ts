@@ -20,13 +20,15 @@ export class Output {
   readonly json: boolean;
   readonly verbose: boolean;
   private readonly tty: boolean;
+  private readonly columns: number | undefined;
   private lastPlain = 0;
   private barShown = false;
 
-  constructor(options: { json?: boolean; verbose?: boolean; tty?: boolean } = {}) {
+  constructor(options: { json?: boolean; verbose?: boolean; tty?: boolean; columns?: number } = {}) {
     this.json = !!options.json;
     this.verbose = !!options.verbose;
     this.tty = options.tty ?? !!process.stderr.isTTY;
+    this.columns = options.columns;
   }
 
   /** Prints the command's result: `value` as JSON, or the text `human` renders. */
@@ -69,9 +71,10 @@ export class Output {
       return;
     }
     const width = 24;
-    const bar = fraction === null ? '' :
-      `[${'#'.repeat(Math.round(Math.min(1, fraction) * width)).padEnd(width, '-')}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
-    const columns = process.stderr.columns ?? 100;
+    const done = fraction === null ? null : Math.max(0, Math.min(1, fraction));
+    const bar = done === null ? '' : `[${'#'.repeat(Math.round(done * width)).padEnd(width, '-')}] ${(done * 100).toFixed(0).padStart(3)}% `;
+    // A terminal that reports 0 columns (some emulators, a pty without a size) has an unknown width, not none.
+    const columns = (this.columns ?? process.stderr.columns) || 100;
     process.stderr.write(`\r\x1b[K${(bar + text).slice(0, columns - 1)}`);
     this.barShown = true;
   }

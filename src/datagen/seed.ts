@@ -84,6 +84,7 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
     await client.query(`SELECT set_config('synchronous_commit', 'off', false)`);
     await client.query('BEGIN');
     try {
+      await resetLookup(client);
       await setupSourceTables(client, registry, { replace: true, deferIndexes: true });
       for (const m of registry.models) await client.query(`ALTER TABLE ${quoteIdent(m.name)} SET (autovacuum_enabled = false)`);
       const maxTick = await loadSourceRows(client, registry, plan, seed, options, emit);
@@ -163,17 +164,19 @@ async function ensureSchema(db: Database, registry: ModelRegistry, replace: bool
           'hold rows; pass --replace to drop the source tables and empty sync_lookup (never on a real server)', { tables: busy });
       }
     }
-    await c.query('BEGIN');
-    try {
-      await c.query(CLOCK_SETUP_SQL);
-      await c.query(`TRUNCATE ${LOOKUP_TABLE}, ${TICKS_TABLE}, ${TOMBSTONES_TABLE}`);
-      await c.query(`UPDATE ${CLOCK_TABLE} SET tick = 0`);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw toSyncLookupError(err);
-    }
+    await c.query(CLOCK_SETUP_SQL);
   });
+}
+
+/**
+ * Empties the lookup, its ticks and tombstones and resets the clock: called inside the load transaction, so
+ * a seed killed before that commits leaves the old sources and their lookup exactly as they were, and one
+ * killed after it leaves new sources with an empty lookup that the next `build` fills (never an emptied
+ * lookup beside old sources whose ticks are ahead of a reset clock).
+ */
+async function resetLookup(client: pg.ClientBase): Promise<void> {
+  await client.query(`TRUNCATE ${LOOKUP_TABLE}, ${TICKS_TABLE}, ${TOMBSTONES_TABLE}`);
+  await client.query(`UPDATE ${CLOCK_TABLE} SET tick = 0`);
 }
 
 /** Streams generated rows into the source tables, one COPY per batch; returns the highest tick written. */

@@ -34,27 +34,28 @@ export interface Database {
 }
 
 /**
- * Validates a connection string and describes it without its password.
+ * Validates a connection string and describes it without its password. `source` names where the URL came
+ * from in error messages (default `DATABASE_URL`; the CLI passes `--database-url` when the flag gave it).
  *
  * @example
  * parseDatabaseUrl('postgres://u:p@h:5432/db').label // 'postgres://u@h:5432/db'
  */
-export function parseDatabaseUrl(url: string): { url: string; label: string } {
+export function parseDatabaseUrl(url: string, source = 'DATABASE_URL'): { url: string; label: string } {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError('invalid_database_url', `DATABASE_URL is not a valid URL: ${JSON.stringify(redact(url))}`);
+    throw new ConfigError('invalid_database_url', `${source} is not a valid URL: ${JSON.stringify(redact(url))}`);
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new ConfigError('invalid_database_url',
-      `DATABASE_URL must start with postgres:// or postgresql://, got ${JSON.stringify(parsed.protocol)}`);
+      `${source} must start with postgres:// or postgresql://, got ${JSON.stringify(parsed.protocol)}`);
   }
   if (!parsed.hostname && !parsed.searchParams.get('host')) {
-    throw new ConfigError('invalid_database_url', `DATABASE_URL names no host: ${JSON.stringify(redact(url))}`);
+    throw new ConfigError('invalid_database_url', `${source} names no host: ${JSON.stringify(redact(url))}`);
   }
   if (parsed.port && !/^\d+$/.test(parsed.port)) {
-    throw new ConfigError('invalid_database_url', `DATABASE_URL has an invalid port: ${JSON.stringify(parsed.port)}`);
+    throw new ConfigError('invalid_database_url', `${source} has an invalid port: ${JSON.stringify(parsed.port)}`);
   }
   return { url, label: redact(url) };
 }
@@ -64,13 +65,14 @@ function redact(url: string): string {
 }
 
 /**
- * A Database that opens one new `pg.Client` per lease from a connection string.
+ * A Database that opens one new `pg.Client` per lease from a connection string; `options.source` names
+ * the URL's origin in a validation error (see `parseDatabaseUrl`).
  *
  * @example
  * const db = databaseFromUrl('postgres://postgres@localhost/sync');
  */
-export function databaseFromUrl(url: string): Database {
-  const { label } = parseDatabaseUrl(url);
+export function databaseFromUrl(url: string, options: { source?: string } = {}): Database {
+  const { label } = parseDatabaseUrl(url, options.source);
   return {
     label,
     async acquire() {

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import pg from 'pg';
-import { SyncLookupError } from './errors.js';
+import { ConfigError, SyncLookupError } from './errors.js';
 import { quoteIdent } from './quote.js';
 import {
-  initCluster, postgresOsUser, runningServer, startLocalServer, stopLocalServer, type RunningServer,
+  destroyCluster, initCluster, postgresOsUser, readClusterMarker, runningServer, startLocalServer, stopLocalServer, type RunningServer,
 } from './local-server.js';
 
 /** Where the embedded cluster lives, relative to the working directory. */
@@ -93,9 +93,65 @@ async function runAs(): Promise<{ runAs?: { uid: number; gid: number } }> {
   return owner ? { runAs: owner } : {};
 }
 
-/** Stops the embedded server if it runs. */
-export async function stopEmbedded(options: EmbeddedOptions = {}): Promise<boolean> {
-  return stopLocalServer({ dataDir: dataDirOf(options), binDir: await binDir(), ...(await runAs()) });
+/** A session connected to the embedded server (what `db stop` names before refusing). */
+export interface ServerSession {
+  pid: number;
+  application_name: string;
+  database: string | null;
+  user: string | null;
+  client_addr: string | null;
+}
+
+/** The client sessions of the server on `port`, other than the one asking. */
+export async function embeddedSessions(port: number): Promise<ServerSession[]> {
+  const client = new pg.Client({ connectionString: embeddedUrl(port).replace(/\/sync_lookup$/, '/postgres') });
+  await client.connect();
+  try {
+    const { rows } = await client.query<ServerSession>(
+      `select pid, application_name, datname as database, usename as "user", client_addr::text as client_addr
+         from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid() order by pid`);
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Stops the embedded server if it runs. Refuses (ConfigError `server_in_use`, naming each session's pid and
+ * application_name) while other sessions use it, unless `force` (their transactions then roll back).
+ *
+ * @example
+ * await stopEmbedded({ force: false });
+ */
+export async function stopEmbedded(options: EmbeddedOptions & { force?: boolean } = {}): Promise<boolean> {
+  const dataDir = dataDirOf(options);
+  const server = await runningServer(dataDir);
+  if (!server) return false;
+  if (!options.force) {
+    const sessions = await embeddedSessions(server.port);
+    if (sessions.length) {
+      const named = sessions.slice(0, 5).map((s) => `pid ${s.pid} (${s.application_name || 'no application_name'})`).join(', ');
+      throw new ConfigError('server_in_use',
+        `the embedded server is in use by ${sessions.length} session(s): ${named}${sessions.length > 5 ? ', …' : ''}; ` +
+        'wait for them to finish, or pass --force to stop it anyway (their open transactions roll back)', { sessions });
+    }
+  }
+  return stopLocalServer({ dataDir, binDir: await binDir(), ...(await runAs()) });
+}
+
+/**
+ * Stops the embedded server (refusing while it is in use, unless `force`) and removes its data folder and
+ * the parent folders sync-lookup created for it; refuses a folder that is not a cluster sync-lookup created.
+ * Returns the folders removed.
+ *
+ * @example
+ * await destroyEmbedded({ dataDir: '.sync-lookup/pg' });
+ */
+export async function destroyEmbedded(options: EmbeddedOptions & { force?: boolean } = {}): Promise<{ stopped: boolean; removed: string[] }> {
+  const dataDir = dataDirOf(options);
+  await readClusterMarker(dataDir); // refuses a folder that is not a cluster sync-lookup created, before stopping anything
+  const stopped = await stopEmbedded(options);
+  return { stopped, removed: await destroyCluster({ dataDir }) };
 }
 
 /** The running embedded server, if any. */

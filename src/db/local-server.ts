@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SyncLookupError } from './errors.js';
+import { ConfigError, SyncLookupError } from './errors.js';
 
 const run = promisify(execFile);
 
@@ -143,35 +144,179 @@ export async function postgresOsUser(): Promise<{ uid: number; gid: number } | u
   }
 }
 
-/** Creates a folder owned by `owner` (so a server running as `postgres` can write to it). */
-export async function makeOwnedDir(dir: string, owner?: { uid: number; gid: number }): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  if (owner) await chown(dir, owner.uid, owner.gid);
-}
+/** The file `initCluster` writes into a cluster it created; `destroyCluster` removes only such a cluster. */
+export const CLUSTER_MARKER = 'sync-lookup-cluster.json';
+
+type OsUser = { uid: number; gid: number };
 
 /**
  * Creates a cluster in `dataDir` with `initdb` (unless one is there): superuser `postgres` with the given
- * password, scram-sha-256, UTF-8, C locale; run as the `postgres` OS user when we are root.
+ * password, scram-sha-256, UTF-8, C locale; run as the `postgres` OS user when we are root. Only folders it
+ * creates get a new owner: `dataDir` itself and any missing parents (made traversable). The password file
+ * lives in a private temporary folder of its own, removed afterwards. Throws ConfigError when `dataDir`
+ * cannot be created, exists without being an empty folder of ours, or lies under a folder the `postgres`
+ * OS user cannot traverse (a project under a 0700 home when run as root).
  *
  * @example
  * await initCluster({ binDir, dataDir, password: 'postgres' });
  */
 export async function initCluster(options: { binDir: string; dataDir: string; password: string }): Promise<void> {
-  if (existsSync(path.join(options.dataDir, 'PG_VERSION'))) return;
+  const dataDir = path.resolve(options.dataDir);
+  if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
   const owner = await postgresOsUser();
-  // The parent holds the password file and must be reachable by the server's OS user.
-  const parent = path.dirname(options.dataDir);
-  await makeOwnedDir(parent, owner);
-  const pwFile = path.join(parent, `.initdb-pw-${process.pid}`);
-  await writeFile(pwFile, `${options.password}\n`, { mode: 0o600 });
-  if (owner) await chown(pwFile, owner.uid, owner.gid);
+  const createdFolders = await createDataDir(dataDir, owner);
+  const pwDir = await mkdtemp(path.join(tmpdir(), 'sync-lookup-initdb-'));
   try {
-    await run(path.join(options.binDir, 'initdb'), ['-D', options.dataDir, '-U', 'postgres', '--auth=scram-sha-256',
-      `--pwfile=${pwFile}`, '--locale=C', '--encoding=UTF8'], { ...(owner ?? {}), cwd: parent });
+    const pwFile = path.join(pwDir, 'pwfile');
+    await writeFile(pwFile, `${options.password}\n`, { mode: 0o600 });
+    if (owner) {
+      await chown(pwDir, owner.uid, owner.gid);
+      await chown(pwFile, owner.uid, owner.gid);
+    }
+    await run(path.join(options.binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=scram-sha-256',
+      `--pwfile=${pwFile}`, '--locale=C', '--encoding=UTF8'], { ...(owner ?? {}), cwd: pwDir });
   } catch (err) {
-    throw new SyncLookupError('initdb_failed', `initdb could not create a cluster in ${options.dataDir}: ` +
-      `${String((err as { stderr?: string }).stderr ?? err).trim().split('\n').slice(-2).join(' | ')}`, { dataDir: options.dataDir }, { cause: err });
+    throw new SyncLookupError('initdb_failed', `initdb could not create a cluster in ${dataDir}: ` +
+      `${String((err as { stderr?: string }).stderr ?? err).trim().split('\n').slice(-2).join(' | ')}`, { dataDir }, { cause: err });
   } finally {
-    await rm(pwFile, { force: true });
+    await rm(pwDir, { recursive: true, force: true });
   }
+  const marker = path.join(dataDir, CLUSTER_MARKER);
+  await writeFile(marker, `${JSON.stringify({ created_by: 'sync-lookup', created_at: new Date().toISOString(), created_folders: createdFolders }, null, 2)}\n`);
+  if (owner) await chown(marker, owner.uid, owner.gid);
+}
+
+/**
+ * Makes `dataDir` (an empty folder the server's OS user owns) and its missing parents; returns the parents
+ * it created, outermost first. Refuses, naming the folder and what to do, where the server could not work.
+ */
+async function createDataDir(dataDir: string, owner: OsUser | undefined): Promise<string[]> {
+  const parent = path.dirname(dataDir);
+  let first: string | undefined;
+  try {
+    first = await mkdir(parent, { recursive: true });
+  } catch (err) {
+    throw await unusableDir(dataDir, err);
+  }
+  const created = first ? ancestorsFrom(first, parent) : [];
+  // Our own folders only: readable and traversable by the server's OS user whatever the umask.
+  if (owner) for (const dir of created) await chmod(dir, 0o755);
+  try {
+    if (owner && !(await canTraverse(parent, owner))) throw await unreachable(dataDir, owner);
+    await prepareEmptyDir(dataDir, owner);
+  } catch (err) {
+    if (first) await rm(first, { recursive: true, force: true });
+    throw err;
+  }
+  return created;
+}
+
+/** `from` and each folder below it down to `to` (both included). */
+function ancestorsFrom(from: string, to: string): string[] {
+  const dirs = [to];
+  while (dirs[0] !== from && path.dirname(dirs[0]!) !== dirs[0]) dirs.unshift(path.dirname(dirs[0]!));
+  return dirs;
+}
+
+/** Creates `dataDir`, or accepts an empty one left by an earlier failed initdb of ours; chowns only what it created. */
+async function prepareEmptyDir(dataDir: string, owner: OsUser | undefined): Promise<void> {
+  try {
+    await mkdir(dataDir, { mode: 0o700 });
+    if (owner) await chown(dataDir, owner.uid, owner.gid);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw await unusableDir(dataDir, err);
+  }
+  const info = await stat(dataDir);
+  if (!info.isDirectory()) throw new ConfigError('embedded_dir_invalid', `the embedded data folder ${dataDir} exists and is not a folder; choose another --embedded-dir`, { dataDir });
+  if ((await readdir(dataDir)).length) {
+    throw new ConfigError('embedded_dir_invalid',
+      `the embedded data folder ${dataDir} is not empty and holds no PostgreSQL cluster; choose another --embedded-dir (sync-lookup creates the folder)`, { dataDir });
+  }
+  if (owner && info.uid !== owner.uid) {
+    throw new ConfigError('embedded_dir_invalid',
+      `the embedded data folder ${dataDir} exists and belongs to uid ${info.uid}, but the server runs as the OS user postgres and ` +
+      'sync-lookup never changes the owner of a folder it did not create: remove the empty folder (sync-lookup then creates it) or choose another --embedded-dir',
+      { dataDir });
+  }
+}
+
+/** The error for a data folder that cannot be created: names the path component that is in the way. */
+async function unusableDir(dataDir: string, err: unknown): Promise<SyncLookupError> {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  let blocker = dataDir;
+  while (path.dirname(blocker) !== blocker && !existsSync(blocker)) blocker = path.dirname(blocker);
+  const notFolder = existsSync(blocker) && !(await stat(blocker)).isDirectory();
+  const reason = notFolder ? `${blocker} is not a folder`
+    : code === 'EACCES' || code === 'EPERM' ? `permission denied in ${blocker}`
+      : code === 'EROFS' ? `${blocker} is on a read-only file system` : (err as Error).message;
+  return new ConfigError('embedded_dir_invalid', `cannot create the embedded data folder ${dataDir}: ${reason}; choose another --embedded-dir`,
+    { dataDir, errno: code }, { cause: err });
+}
+
+/** Whether `owner` can reach `dir` (search permission on it and every folder above it), asked as that user. */
+async function canTraverse(dir: string, owner: OsUser): Promise<boolean> {
+  try {
+    await run('test', ['-x', dir], owner);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The error for a data folder under a folder the server's OS user cannot traverse, naming that folder. */
+async function unreachable(dataDir: string, owner: OsUser): Promise<ConfigError> {
+  let blocker = path.dirname(dataDir);
+  for (let dir = blocker; ; dir = path.dirname(dir)) {
+    if (!(await canTraverse(dir, owner))) blocker = dir;
+    if (path.dirname(dir) === dir) break;
+  }
+  const info = await stat(blocker);
+  return new ConfigError('embedded_dir_unreachable',
+    `the embedded server runs as the OS user postgres (PostgreSQL refuses to run as root), which cannot enter ${blocker} ` +
+    `(mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}, owner uid ${info.uid}); sync-lookup never changes the owner or mode ` +
+    'of a folder it did not create: put the data folder where that user can reach it (e.g. --embedded-dir /var/tmp/sync-lookup/pg), ' +
+    'or run sync-lookup as a user other than root', { dataDir, blocker });
+}
+
+/**
+ * The marker `initCluster` left in a cluster it created; ConfigError `not_an_embedded_cluster` when there is none.
+ *
+ * @example
+ * await readClusterMarker('.sync-lookup/pg'); // { created_by: 'sync-lookup', created_folders: [...] }
+ */
+export async function readClusterMarker(dataDir: string): Promise<{ created_folders?: unknown }> {
+  try {
+    return JSON.parse(await readFile(path.join(dataDir, CLUSTER_MARKER), 'utf8')) as { created_folders?: unknown };
+  } catch {
+    throw new ConfigError('not_an_embedded_cluster', existsSync(dataDir)
+      ? `${dataDir} is not a cluster sync-lookup created (no ${CLUSTER_MARKER} in it); nothing was removed`
+      : `${dataDir} does not exist; nothing to remove`, { dataDir });
+  }
+}
+
+/**
+ * Removes a cluster `initCluster` created (it must hold the marker file, else ConfigError and nothing is
+ * touched): the data folder, then each parent folder `initCluster` created, where it is now empty. The
+ * server must be stopped first. Returns the folders removed.
+ *
+ * @example
+ * await destroyCluster({ dataDir: '.sync-lookup/pg' });
+ */
+export async function destroyCluster(options: { dataDir: string }): Promise<string[]> {
+  const dataDir = path.resolve(options.dataDir);
+  const marker = await readClusterMarker(dataDir);
+  if (await runningServer(dataDir)) throw new ConfigError('server_running', `the server of ${dataDir} is running; stop it first`, { dataDir });
+  await rm(dataDir, { recursive: true, force: true });
+  const removed = [dataDir];
+  const parents = Array.isArray(marker.created_folders) ? marker.created_folders.filter((d): d is string => typeof d === 'string') : [];
+  for (const dir of [...parents].reverse()) {
+    try {
+      await rmdir(dir);
+      removed.push(dir);
+    } catch {
+      break; // not empty (or gone): it holds something else now, leave it and everything above it
+    }
+  }
+  return removed;
 }

@@ -363,14 +363,14 @@ export function lineColumn(text: string, position: number): { line: number; colu
 }
 
 /**
- * Checks that `sql` is one statement PostgreSQL can parse; a ConfigError naming the line and column
- * of the error otherwise.
+ * Checks that `sql` is one statement PostgreSQL can parse and returns its parse-tree kind (`SelectStmt`,
+ * `DropStmt`, …); a ConfigError naming the line and column of the error otherwise.
  *
  * @example
  * await assertParses('selec 1') // throws: syntax error at or near "selec" at line 1, column 1
  */
-export async function assertParses(sql: string, options: { prefixLength?: number; what?: string } = {}): Promise<void> {
-  let stmts: unknown[];
+export async function assertParses(sql: string, options: { prefixLength?: number; what?: string } = {}): Promise<string> {
+  let stmts: { stmt?: Record<string, unknown> }[];
   try {
     stmts = (await parse(sql)).stmts ?? [];
   } catch (err) {
@@ -385,7 +385,11 @@ export async function assertParses(sql: string, options: { prefixLength?: number
       { position, ...(lc ?? {}) });
   }
   if (stmts.length !== 1) throw new ConfigError('not_one_statement', `${options.what ?? '--sql'} must be exactly one statement, got ${stmts.length}`);
+  return Object.keys(stmts[0]?.stmt ?? {})[0] ?? '';
 }
+
+/** The parse-tree kinds PostgreSQL's EXPLAIN accepts (SELECT and VALUES are both SelectStmt). */
+const EXPLAINABLE = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'ExecuteStmt', 'DeclareCursorStmt', 'CreateTableAsStmt']);
 
 const USER_ERRORS = new Set<string>([SqlState.undefinedTable, SqlState.undefinedColumn, SqlState.syntaxError, '42883', '42P02', '42704', '42P18', '42725', '42804']);
 
@@ -399,7 +403,12 @@ const USER_ERRORS = new Set<string>([SqlState.undefinedTable, SqlState.undefined
  * r.verdict // 'fail' without a record_type-led index
  */
 export async function explainSql(db: Database, sql: string, options: ExplainRunOptions = {}): Promise<ExplainReport> {
-  await assertParses(sql);
+  const kind = await assertParses(sql);
+  if (!EXPLAINABLE.has(kind)) {
+    throw new ConfigError('not_explainable',
+      `--sql is a valid statement (${sql.trim().split(/\s+/).slice(0, 2).join(' ').toUpperCase()} …), but not a query explain can run: ` +
+      'EXPLAIN takes SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES, EXECUTE, DECLARE or CREATE TABLE … AS', { kind });
+  }
   await loadSqlParser();
   const timeout = options.statementTimeoutMs ?? (options.analyze ? 600_000 : 0);
   return withClient(db, { purpose: 'explain', statementTimeoutMs: timeout }, async (client) => {

@@ -45,7 +45,7 @@ export type BuildEvent =
   | { type: 'build_start'; sinceTick: number; endTick: number; initial: boolean; host: string }
   | { type: 'model_start'; model: string }
   | { type: 'model_chunk'; model: string; rows: number; totalRows: number }
-  | { type: 'model_done'; model: string; rows: number; durationMs: number }
+  | { type: 'model_done'; model: string; rows: number; durationMs: number | null }
   | { type: 'tombstones'; deleted: number }
   | { type: 'flags'; model: string; healed: number; deleted: number }
   | { type: 'publish'; rows: number; endTick: number };
@@ -87,7 +87,8 @@ export interface BuildOptions {
 export interface ModelBuildResult {
   model: string;
   rows: number;
-  durationMs: number;
+  /** This model's own time; null when one statement wrote every model's rows (`history`): there is none. */
+  durationMs: number | null;
 }
 
 /** What `buildLookup` did (the `--json` shape of `sync-lookup build`). */
@@ -197,12 +198,11 @@ async function initialBuild(b: BuildPlan): Promise<BuildOutcome> {
     await assertPublishable(client, b.host, { tick: endTick });
     const restore = options.bulkLoad ? await dropSecondaryIndexes(client) : [];
     if (options.history) {
-      const t0 = Date.now();
       // The sort of every row happens in memory where it fits (a wide-row sort spilling to disk is slower).
       await client.query(`SELECT set_config('work_mem', '2GB', true)`);
       const r = await run<{ record_type: string; rows: number }>(db, client, pid, insertLookupRowsInTickOrder(models, { beforeTick: b.coveredBefore }), options.signal);
       const counts = new Map(r.rows.map((x) => [x.record_type, x.rows]));
-      const durationMs = Date.now() - t0; // one statement wrote every model: the time is the statement's, shared
+      const durationMs = null; // one statement wrote every model: no model has a time of its own
       for (const model of models) {
         const rows = counts.get(model.name) ?? 0;
         results.push({ model: model.name, rows, durationMs });
@@ -373,8 +373,10 @@ export async function watchBuild(db: Database, options: WatchOptions): Promise<n
       options.onSkip?.(err);
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.intervalMs);
-      options.signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      // The abort listener goes when the pause ends either way: one left per round would pile up for days.
+      const done = () => { clearTimeout(timer); options.signal?.removeEventListener('abort', done); resolve(); };
+      const timer = setTimeout(done, options.intervalMs);
+      options.signal?.addEventListener('abort', done, { once: true });
     });
   }
   return builds;

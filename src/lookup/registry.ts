@@ -307,11 +307,13 @@ export const registryFileSchema = z.object({ models: z.array(z.unknown()).min(1,
 export async function validateModels(input: unknown[], source = 'registry'): Promise<ModelRegistry> {
   const problems: string[] = [];
   const models: ModelDefinition[] = [];
+  const malformed: { label: string; raw: unknown }[] = [];
   input.forEach((raw, i) => {
     const label = `models[${i}]${typeof (raw as { name?: unknown })?.name === 'string' ? ` (${(raw as { name: string }).name})` : ''}`;
     const parsed = modelSchema.safeParse(raw);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problems.push(`${label}${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}`);
+      malformed.push({ label, raw });
       return;
     }
     const m = parsed.data as ModelDefinition;
@@ -337,20 +339,20 @@ export async function validateModels(input: unknown[], source = 'registry'): Pro
     for (const c of m.columns) {
       if (c.references && !names.has(c.references)) problems.push(`${m.name}.columns.${c.name}: references unknown model "${c.references}"`);
     }
-    const fragments: [string, string | null | undefined][] = [
-      ['patientId', m.patientId], ['encounterId', m.encounterId], ['facilityId', m.facilityId], ['isLabRequest', m.isLabRequest],
-      ['recordId', m.recordId], ['pushedByDeviceId', m.pushedByDeviceId], ['updatedAtByFieldSum', m.updatedAtByFieldSum], ['filter', m.filter],
-      ...(m.joins ?? []).map((j, k): [string, string] => [`joins[${k}].on`, j.on]),
-      ...(m.computed ?? []).map((c, k): [string, string] => [`computed[${k}].sql`, c.sql]),
-    ];
-    for (const [key, sql] of fragments) {
-      if (sql === null || sql === undefined) continue;
+    for (const [key, sql] of sqlFragments(m)) {
       const problem = await expressionProblem(sql);
       if (problem) problems.push(`${m.name}.${key}: ${problem}`);
     }
     for (const c of m.columns) {
       const problem = await typeProblem(c.type);
       if (problem) problems.push(`${m.name}.columns.${c.name}: ${problem}`);
+    }
+  }
+  // An entry with a structural error still has its SQL fragments checked: every problem is named at once.
+  for (const { label, raw } of malformed) {
+    for (const [key, sql] of sqlFragments(raw)) {
+      const problem = await expressionProblem(sql);
+      if (problem) problems.push(`${label}.${key}: ${problem}`);
     }
   }
   if (problems.length) {
@@ -367,6 +369,19 @@ async function typeProblem(type: string): Promise<string | undefined> {
   const target = stmts?.[0]?.stmt && 'SelectStmt' in stmts[0].stmt ? stmts[0].stmt.SelectStmt.targetList?.[0] : undefined;
   const val = target && 'ResTarget' in target ? target.ResTarget.val : undefined;
   return val && 'TypeCast' in val ? undefined : bad;
+}
+
+/** The SQL fragments of a model entry (valid or not: those that are at least non-empty strings), by key. */
+function sqlFragments(entry: unknown): [string, string][] {
+  if (typeof entry !== 'object' || entry === null) return [];
+  const r = entry as Record<string, unknown>;
+  const list = (v: unknown) => (Array.isArray(v) ? (v as unknown[]) : []);
+  return [
+    ...(['patientId', 'encounterId', 'facilityId', 'isLabRequest', 'recordId', 'pushedByDeviceId', 'updatedAtByFieldSum', 'filter'] as const)
+      .map((k): [string, unknown] => [k, r[k]]),
+    ...list(r.joins).map((j, k): [string, unknown] => [`joins[${k}].on`, (j as { on?: unknown } | null)?.on]),
+    ...list(r.computed).map((c, k): [string, unknown] => [`computed[${k}].sql`, (c as { sql?: unknown } | null)?.sql]),
+  ].filter((f): f is [string, string] => typeof f[1] === 'string' && f[1] !== '');
 }
 
 /** Why `sql` is not exactly one scalar SQL expression, or undefined when it is. */
@@ -409,6 +424,13 @@ export async function loadRegistry(file: string): Promise<ModelRegistry> {
   const top = registryFileSchema.safeParse(json);
   if (!top.success) {
     const problems = top.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+    const models = (json as { models?: unknown } | null)?.models;
+    if (Array.isArray(models) && models.length) {
+      await validateModels(models, file).catch((err: unknown) => {
+        if (!(err instanceof ConfigError)) throw err;
+        problems.push(...(err.details.problems as string[]));
+      });
+    }
     throw new ConfigError('invalid_registry', `invalid model registry ${file}:\n  ${problems.join('\n  ')}`, { file, problems });
   }
   return validateModels(top.data.models, file);

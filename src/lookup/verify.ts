@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { backendPid, cancellableQuery, withClient, type Database } from '../db/connection.js';
+import { quoteIdent } from '../db/quote.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import { hasColumn, resolveTable } from '../db/catalog.js';
 import { TOMBSTONES_TABLE } from '../schema/tool.js';
@@ -12,8 +13,12 @@ import {
   prepareLookupSession, releaseBuildLock, stagedRowsQuery, tryBuildLock, verifyColumnsQuery, verifyModelQuery, type VerifyProblem, type VerifyQueryOptions,
 } from './sql.js';
 
-/** Kinds of problem `verify` reports: the per-model ones plus `unknown_type` (lookup rows of a type the registry lacks). */
-export type VerifyProblemKind = VerifyProblem | 'unknown_type';
+/**
+ * Kinds of problem `verify` reports: the per-model ones, `unknown_type` (lookup rows of a type the registry
+ * lacks) and `ahead_of_clock` (source rows stamped with a tick the clock has not reached: the clock went back,
+ * so no build will pick them up; they are missing from the lookup whatever the pending count says).
+ */
+export type VerifyProblemKind = VerifyProblem | 'unknown_type' | 'ahead_of_clock';
 
 /** How many of a sample of a model's differing rows differ in one column (`data.<key>` for a key of `data`). */
 export interface ColumnDifference {
@@ -33,6 +38,7 @@ export const REPAIRS: Record<VerifyProblemKind, string> = {
   tick_behind_source: 'sync-lookup rebuild <types> (republishes those rows at a fresh tick)',
   staged: 'sync-lookup build (its publish moves rows left staged by an interrupted build)',
   unknown_type: 'sync-lookup purge <types> (a removed model), or add the model to the registry',
+  ahead_of_clock: 'move the sync clock past the highest source tick (it went back), then sync-lookup build',
 };
 
 /** One problem's count and examples. */
@@ -125,6 +131,7 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
     for (const [index, model] of models.entries()) {
       options.onProgress?.({ type: 'verify_model', model: model.name, index, total: models.length });
       const report = await verifyModel({ db, client, pid, signal: options.signal }, model, queryOptions);
+      if (report.pending > 0) await reportAheadOfClock(client, model.name, await host.currentTick(client), report, max);
       for (const [kind, p] of Object.entries(report.problems)) {
         addExample(totals, kind as VerifyProblemKind, p.count, p.examples.map((id) => `${model.name}:${id}`), max);
       }
@@ -183,6 +190,23 @@ async function verifyModel(
   }
   report.durationMs = Date.now() - t0;
   return report;
+}
+
+/**
+ * Moves the pending source rows stamped after the clock's current tick (through the source's tick index)
+ * to the `ahead_of_clock` problem: every write is stamped with the current tick, so such rows mean the clock
+ * went back, and no build covers them until it passes them again.
+ */
+async function reportAheadOfClock(client: pg.ClientBase, table: string, clockTick: number, report: ModelVerifyReport, max: number): Promise<void> {
+  const t = quoteIdent(table);
+  const { rows: [r] } = await client.query<{ count: string; examples: string[] }>(
+    `SELECT (SELECT count(*) FROM ${t} WHERE updated_at_sync_tick > $1::bigint)::text AS count,
+            ARRAY(SELECT id::text FROM ${t} WHERE updated_at_sync_tick > $1::bigint ORDER BY updated_at_sync_tick, id LIMIT $2) AS examples`,
+    [clockTick, max]);
+  const count = Number(r?.count ?? 0);
+  if (!count) return;
+  report.pending = Math.max(0, report.pending - count);
+  addExample(report.problems, 'ahead_of_clock', count, r?.examples ?? [], max);
 }
 
 /**

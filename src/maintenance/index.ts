@@ -12,3 +12,4 @@ export * from './purge.js';
 export * from './rebuild.js';
 export * from './seed-migrations.js';
 export * from './layout.js';
+export * from './resume.js';

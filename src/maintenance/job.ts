@@ -293,14 +293,17 @@ function makeHandle(
           inserted: counts.inserted + (r.counts?.inserted ?? 0),
           updated: counts.updated + (r.counts?.updated ?? 0),
         };
+        // The total is an estimate (planner statistics, a snapshot's count): once passed, it is the rows done.
+        const total = handle.rowsTotal === null ? null : Math.max(handle.rowsTotal, handle.rowsDone + r.rows);
         await recordBatch(session.client, job.id, {
           cursor: { ...cursor, after: r.after, state: { ...cursor.state, counts: next, batchRows: sizer.rows } },
-          rowsDelta: r.rows,
+          rowsDelta: r.rows, rowsTotal: total,
         });
-        return { r, next };
+        return { r, next, total };
       });
       // Only after the commit: a rolled-back batch must leave the in-memory cursor where the table's is.
-      const { r, next } = result;
+      const { r, next, total } = result;
+      handle.rowsTotal = total;
       Object.assign(counts, next);
       cursor.after = r.after;
       cursor.state = { ...cursor.state, counts: next, batchRows: sizer.rows };

@@ -253,6 +253,22 @@ export async function listJobs(db: Database, options: ListJobsOptions = {}): Pro
 }
 
 /**
+ * One job by id (a `running` row whose process is gone reads as `interrupted`); ConfigError `unknown_job`
+ * when there is no such job.
+ *
+ * @example
+ * const job = await getJob(db, 12);
+ */
+export async function getJob(db: Database, id: number): Promise<JobRecord> {
+  return withClient(db, { purpose: 'jobs' }, async (client) => {
+    if (!(await jobsTableExists(client))) throw new ConfigError('unknown_job', `no job ${id}: no job has run on this database`);
+    const { rows } = await client.query<JobRow>(`select j.*, ${LIVE_SQL} as live from ${JOBS_TABLE} j where j.id = $1`, [id]);
+    if (!rows[0]) throw new ConfigError('unknown_job', `no job ${id}`);
+    return toRecord(rows[0]);
+  });
+}
+
+/**
  * Marks an unfinished job abandoned, so the same command starts afresh instead of resuming it. A live job
  * cannot be abandoned (cancel its process instead).
  *
@@ -260,12 +276,8 @@ export async function listJobs(db: Database, options: ListJobsOptions = {}): Pro
  * await abandonJob(db, 12);
  */
 export async function abandonJob(db: Database, id: number): Promise<JobRecord> {
+  const job = await getJob(db, id);
   return withClient(db, { purpose: 'jobs' }, async (client) => {
-    if (!(await jobsTableExists(client))) throw new ConfigError('unknown_job', `no job ${id}: no job has run on this database`);
-    const { rows } = await client.query<JobRow>(`select j.*, ${LIVE_SQL} as live from ${JOBS_TABLE} j where j.id = $1`, [id]);
-    const row = rows[0];
-    if (!row) throw new ConfigError('unknown_job', `no job ${id}`);
-    const job = toRecord(row);
     if (job.live) throw new ConfigError('job_running', `job ${id} is running (backend pid ${job.backend_pid}); cancel it first`);
     if (job.status === 'done' || job.status === 'abandoned') throw new ConfigError('job_finished', `job ${id} is already ${job.status}`);
     await client.query(`update ${JOBS_TABLE} set status = 'abandoned', updated_at = now() where id = $1`, [id]);

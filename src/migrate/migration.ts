@@ -113,7 +113,14 @@ export async function loadMigrationsDir(dir: string): Promise<Migration[]> {
       migrations.push(sqlMigration({ name, sql: text, transaction: !NO_TRANSACTION.test(text) }));
       continue;
     }
-    const mod = (await import(pathToFileURL(full).href)) as { default?: Partial<Migration> };
+    let mod: { default?: Partial<Migration> };
+    try {
+      mod = (await import(pathToFileURL(full).href)) as { default?: Partial<Migration> };
+    } catch (err) {
+      // A syntax error, a missing import or a throw at the module's top level: name the file, keep the cause.
+      throw new ConfigError('invalid_migration', `migration ${full} could not be loaded: ${err instanceof Error ? err.message : String(err)}`,
+        { file: full }, { cause: err });
+    }
     const m = mod.default;
     if (!m || typeof m.up !== 'function') {
       throw new ConfigError('invalid_migration', `migration ${file} must export default { up(ctx) {...}, transaction?, plan? }`, { file });

@@ -30,7 +30,7 @@ export async function startPg18(): Promise<TestServer> {
   await admin.end();
   return {
     url: server.url.replace(/\/sync_lookup$/, '/postgres'),
-    async stop() { await stopEmbedded({ dataDir }); await rm(path.dirname(dataDir), { recursive: true, force: true }); },
+    async stop() { await stopEmbedded({ dataDir, force: true }); await rm(path.dirname(dataDir), { recursive: true, force: true }); },
   };
 }
 

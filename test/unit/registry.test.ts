@@ -1,3 +1,5 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/db/errors.js';
@@ -47,7 +49,8 @@ describe('model registry', () => {
     expect(text).toMatch(/models\[0\] \(Bad Name\)\.name: must be a lower-case SQL identifier/);
     expect(text).toMatch(/models\[1\] \(notes2\)\.direction/);
     expect(text).toMatch(/models\[3\] \(ok_model\): .*extra/i);
-    // notes2 failed the shape check, so its SQL is not examined; vitals2's is.
+    // notes2 failed the shape check, and its SQL is examined all the same: every problem at once.
+    expect(text).toMatch(/models\[1\] \(notes2\)\.patientId: (not a valid SQL expression|must be exactly one SQL expression)/);
     expect(text).toMatch(/vitals2\.patientId: not a valid SQL expression/);
     expect(text).toMatch(/vitals2\.joins\[0\]\.on: not a valid SQL expression/);
     expect(err.message.split('\n').length).toBe(problems.length + 1);
@@ -71,6 +74,19 @@ describe('model registry', () => {
     expect(text).toMatch(/model "d" is defined twice/);
     // A scalar subquery is one expression: allowed.
     expect(text).not.toMatch(/b\.patientId/);
+  });
+
+  it('reports a file\'s top-level errors together with its entries\' SQL errors', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sl-registry-'));
+    const file = path.join(dir, 'models.json');
+    await writeFile(file, JSON.stringify({
+      version: 2,
+      models: [{ name: 'a', direction: 'bidirectional', patientId: 's.x FROM y', encounterId: null, facilityId: null, columns: [] }],
+    }));
+    const err = await loadRegistry(file).catch((e: unknown) => e) as ConfigError;
+    const text = (err.details.problems as string[]).join('\n');
+    expect(text).toMatch(/\(top level\): .*version/i);
+    expect(text).toMatch(/a\.patientId: (not a valid SQL expression|must be exactly one SQL expression)/);
   });
 
   it('reports unreadable and malformed files', async () => {

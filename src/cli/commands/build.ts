@@ -12,7 +12,9 @@ export function renderBuildEvent(out: Output, e: BuildEvent): void {
     case 'model_chunk':
       return out.progress(e, `${e.model}: ${e.totalRows.toLocaleString('en')} rows staged`, null);
     case 'model_done':
-      if (out.verbose || e.durationMs > 1000) out.event(e, `${e.model}: ${e.rows.toLocaleString('en')} rows in ${formatMs(e.durationMs)}`);
+      if (out.verbose || (e.durationMs ?? 0) > 1000) {
+        out.event(e, `${e.model}: ${e.rows.toLocaleString('en')} rows${e.durationMs === null ? '' : ` in ${formatMs(e.durationMs)}`}`);
+      }
       return;
     case 'tombstones':
       if (e.deleted > 0) out.event(e, `removed ${e.deleted} lookup rows of hard-deleted records`);
@@ -28,7 +30,7 @@ export function renderBuildEvent(out: Output, e: BuildEvent): void {
 function describe(r: BuildResult): string {
   const changed = r.models.filter((m) => m.rows > 0);
   return [
-    ...(changed.length ? [table(['model', 'rows', 'time'], changed.map((m) => [m.model, m.rows.toLocaleString('en'), formatMs(m.durationMs)])), ''] : []),
+    ...(changed.length ? [table(['model', 'rows', 'time'], changed.map((m) => [m.model, m.rows.toLocaleString('en'), m.durationMs === null ? '-' : formatMs(m.durationMs)])), ''] : []),
     `built ${r.rows.toLocaleString('en')} rows (${r.deleted} deleted, ${r.published.toLocaleString('en')} published) at end tick ${r.endTick} ` +
       `covering source ticks (${r.sinceTick}, ${r.coveredBefore}) on the ${r.host} host in ${formatMs(r.durationMs)}` +
       (r.flagsHealed || r.flagsDeleted ? `; ${r.flagsHealed} flagged rows re-derived, ${r.flagsDeleted} deleted` : '') +

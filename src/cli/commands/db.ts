@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { embeddedStatus, startEmbedded, stopEmbedded } from '../../db/embedded.js';
+import { destroyEmbedded, embeddedStatus, startEmbedded, stopEmbedded } from '../../db/embedded.js';
 import { ConfigError } from '../../db/errors.js';
 import { action, type CommandContext } from '../context.js';
 
@@ -7,7 +7,7 @@ function dirOption(ctx: CommandContext): { dataDir?: string } {
   return ctx.globals.embeddedDir ? { dataDir: ctx.globals.embeddedDir } : {};
 }
 
-/** `sync-lookup db start|stop|status|url`: manage the embedded PostgreSQL. */
+/** `sync-lookup db start|stop|status|url|destroy`: manage the embedded PostgreSQL. */
 export function registerDb(program: Command): void {
   const db = program.command('db').description('manage the embedded PostgreSQL (data in ./.sync-lookup/pg)');
   db.command('start').description('start the embedded server and keep it running').option('--json', 'JSON output')
@@ -16,10 +16,20 @@ export function registerDb(program: Command): void {
       ctx.out.result({ running: true, started: s.started, port: s.port, pid: s.pid, url: s.url, dataDir: s.dataDir },
         (r) => `${r.started ? 'started' : 'already running'}: ${r.url} (pid ${r.pid}, data in ${r.dataDir})`);
     }));
-  db.command('stop').description('stop the embedded server').option('--json', 'JSON output')
-    .action(action(program, async (ctx) => {
-      const stopped = await stopEmbedded(dirOption(ctx));
+  db.command('stop').description('stop the embedded server (refused while other sessions use it, unless --force)')
+    .option('--force', 'stop it even while other sessions use it (their open transactions roll back)')
+    .option('--json', 'JSON output')
+    .action(action(program, async (ctx, opts: { force?: boolean }) => {
+      const stopped = await stopEmbedded({ ...dirOption(ctx), force: !!opts.force });
       ctx.out.result({ stopped }, (r) => (r.stopped ? 'stopped' : 'not running'));
+    }));
+  db.command('destroy')
+    .description('stop the embedded server and delete its data folder (only a cluster sync-lookup created, and the folders it made for it)')
+    .option('--force', 'stop it even while other sessions use it')
+    .option('--json', 'JSON output')
+    .action(action(program, async (ctx, opts: { force?: boolean }) => {
+      const r = await destroyEmbedded({ ...dirOption(ctx), force: !!opts.force });
+      ctx.out.result(r, (x) => `${x.stopped ? 'stopped the server; ' : ''}removed ${x.removed.join(', ')}`);
     }));
   db.command('status').description('is the embedded server running?').option('--json', 'JSON output')
     .action(action(program, async (ctx) => {

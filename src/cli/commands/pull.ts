@@ -25,8 +25,14 @@ async function readIds(file: string): Promise<string[]> {
     throw new ConfigError('unreadable_file', `cannot read --patients file ${file}: ${(err as Error).message}`, { file });
   }
   const trimmed = text.trim();
-  if (trimmed.startsWith('[')) {
-    const parsed: unknown = JSON.parse(trimmed);
+  // JSON (an array, or anything else that looks like JSON and must then be refused), else one id per line.
+  if (/^[[{"]/.test(trimmed)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch (err) {
+      throw new ConfigError('invalid_option', `--patients file ${file} is not valid JSON: ${(err as Error).message}`, { file });
+    }
     if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) {
       throw new ConfigError('invalid_option', `--patients file ${file} must hold a JSON array of strings or one id per line`, { file });
     }
