@@ -133,7 +133,7 @@ async function flaggedRows(client: pg.ClientBase, types: string[]): Promise<numb
   return rows[0]?.n ?? 0;
 }
 
-/** Before the first delete: live types go to the host's rebuild queue, and flagged rows about to go are reported. */
+/** Before the first delete: live types go to the host's rebuild queue. */
 async function preparePurge(h: JobHandle, types: string[], options: PurgeOptions): Promise<void> {
   await h.phase('queue', async () => {
     const live = types.filter((t) => liveLookupTypes(options.registry).includes(t));
@@ -142,9 +142,6 @@ async function preparePurge(h: JobHandle, types: string[], options: PurgeOptions
       await h.session.unit(h.tuning.lockTimeoutMs, async () => { for (const t of live) await host.queueModel(h.session.client, t); });
       h.emit({ type: 'phase', phase: 'queue', detail: `queued ${live.join(', ')} for a rebuild with the ${host.name} host's rebuild queue (${host.description.rebuildQueue})` });
     }
-    const flagged = await flaggedRows(h.session.client, types);
-    h.cursor.state.flaggedRows = flagged;
-    if (flagged) h.emit({ type: 'warning', message: `${flagged} of the rows to purge are flagged needs_rebuild; they are purged too` });
   });
 }
 
@@ -319,10 +316,13 @@ export function purgeSpec(options: PurgeOptions = {}): JobSpec {
  * console.log(r.rows_deleted, r.strategy, r.vacuum_ms);
  */
 export async function purgeRecordTypes(target: MaintenanceTarget, options: PurgeOptions): Promise<PurgeResult> {
-  const types = options.ifPresent ? await typesPresent(target, options) : options.types;
+  const { types, flagged } = await purgeInputs(target, options);
   if (options.ifPresent && !types?.length) return { ...skippedPurge(options.types ?? []), rebuild: null };
+  if (flagged) options.onEvent?.({ type: 'warning', message: `${flagged} of the rows to purge are flagged needs_rebuild; they are purged too` });
   const purged = await runJob(target, purgeSpec(options), { ...options, ...(types ? { types } : {}) });
-  const result: PurgeResult = { ...purged, skipped_types: (options.types ?? []).filter((t) => !purged.record_types.includes(t)), rebuild: null };
+  const result: PurgeResult = {
+    ...purged, flagged_rows_removed: flagged, skipped_types: (options.types ?? []).filter((t) => !purged.record_types.includes(t)), rebuild: null,
+  };
   const live = purged.record_types.filter((t) => liveLookupTypes(options.registry).includes(t));
   if (options.thenRebuild && live.length) {
     const { host, ...rest } = options;
@@ -334,7 +334,7 @@ export async function purgeRecordTypes(target: MaintenanceTarget, options: Purge
 /** The result of a purge with nothing to do (`ifPresent` and none of the types has rows). */
 function skippedPurge(types: string[]): Omit<PurgeResult, 'rebuild'> {
   return {
-    operation: 'purge', record_types: [], skipped_types: types, layout: 'plain', mode: 'batches', job_id: 0, resumed: false, strategy: 'none', strategies: [],
+    operation: 'purge', record_types: [], skipped_types: types, flagged_rows_removed: 0, layout: 'plain', mode: 'batches', job_id: 0, resumed: false, strategy: 'none', strategies: [],
     rows_affected: 0, rows_deleted: 0, rows_inserted: 0, rows_updated: 0, batches: 0, operation_ms: 0, analyze_ms: 0, duration_ms: 0,
     analyze: { ran: false, policy: 'never', reason: 'nothing to purge: none of the types has rows (--if-present)', ms: 0, changed_rows: 0, threshold_rows: 0, targets: [] },
     vacuum: { ran: false, reason: 'nothing to purge', sql: null, vacuum_ms: 0, dead_tuples_before: null, dead_tuples_after: null, targets: [] },
@@ -346,15 +346,19 @@ function skippedPurge(types: string[]): Omit<PurgeResult, 'rebuild'> {
 export interface PurgeResult extends OperationResult {
   /** Types skipped because `ifPresent` found no rows of them. */
   skipped_types: string[];
+  /** Rows flagged `needs_rebuild` among those purged (counted before the purge). */
+  flagged_rows_removed: number;
   /** The rebuild of the live types that followed (`thenRebuild`), or null. */
   rebuild: OperationResult | null;
 }
 
-/** The requested types that have rows in sync_lookup or a registered model (`ifPresent`). */
-async function typesPresent(target: MaintenanceTarget, options: PurgeOptions): Promise<string[]> {
+/** The types to purge (with `ifPresent`, those that have rows) and how many of their rows are flagged `needs_rebuild`. */
+async function purgeInputs(target: MaintenanceTarget, options: PurgeOptions): Promise<{ types: string[] | undefined; flagged: number }> {
+  if (!options.types?.length) return { types: options.types, flagged: 0 };
   const session = await openWorkSession(target, 'purge');
   try {
-    return await validatePurge(session, options.types ?? [], options);
+    const types = options.ifPresent ? await validatePurge(session, options.types, options) : options.types;
+    return { types, flagged: types.length ? await flaggedRows(session.client, types) : 0 };
   } finally {
     await session.close();
   }

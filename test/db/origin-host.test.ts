@@ -153,6 +153,14 @@ describe.runIf(hasServer() && cliBuilt())('an origin-shaped deployment (tamanu h
     expect(await count(t, `SELECT count(*) FROM sync_lookup WHERE record_type = 'notes' AND data->>'content' LIKE 'migrated %'`)).toBe(5);
     expect((await verifyLookup(t.db, { registry })).ok).toBe(true);
 
+    // A purge reports the flagged rows it removes (here with --then-rebuild, which restores them unflagged).
+    await t.query(`UPDATE local_system_facts SET value = 'disabled' WHERE key = 'syncTrigger'`);
+    await t.query(`UPDATE lab_requests SET status = 'verified' WHERE id IN (SELECT id FROM lab_requests ORDER BY id LIMIT 2)`);
+    await t.query(`UPDATE local_system_facts SET value = 'enabled' WHERE key = 'syncTrigger'`);
+    const purgedFlagged = await purgeRecordTypes(t.db, { types: ['lab_requests'], registry, thenRebuild: true, vacuum: false });
+    expect(purgedFlagged).toMatchObject({ flagged_rows_removed: 2, rows_deleted: COUNTS.lab_requests });
+    expect(purgedFlagged.rebuild?.rows_inserted).toBe(COUNTS.lab_requests);
+
     // A rebuild clears flags too.
     await t.query(`UPDATE local_system_facts SET value = 'disabled' WHERE key = 'syncTrigger'`);
     await t.query(`UPDATE notes SET content = 'again ' || id WHERE id IN (SELECT id FROM notes ORDER BY id LIMIT 3)`);
