@@ -34,13 +34,13 @@ describe.runIf(hasServer())('migrate safety', () => {
     const second = migrate(t.db, { migrations: all, onEvent: (e) => events.push(e) });
     const third = migrate(t.db, { migrations: all, advisoryLockTimeoutMs: 200 }).catch((e: unknown) => e);
     const [a, b, c] = await Promise.all([first, second, third]);
-    expect(a.applied.map((m) => m.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index', '0003_slow']);
+    expect(a.applied.map((m) => m.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index', '0003_deployment_shape', '0004_sync_lookup_needs_rebuild_index', '0003_slow']);
     expect(b.applied).toEqual([]);
     expect(events[0]).toMatchObject({ type: 'advisory_lock_wait' });
     expect(c).toBeInstanceOf(LockNotAcquiredError);
     expect((c as Error).message).toMatch(/another migrate run \(backend pid \d+\) holds the migration lock/);
     const { rows } = await t.query('select count(*)::int as n from sync_lookup_tool.migrations');
-    expect(rows[0]!.n).toBe(3);
+    expect(rows[0]!.n).toBe(5);
   });
 
   it('retries DDL whose lock is held by another session, then succeeds once it is released', async () => {
@@ -103,7 +103,7 @@ describe.runIf(hasServer())('migrate safety', () => {
 
     const again: MigrationEvent[] = [];
     const r = await migrate(t.db, { migrations: builtinMigrations(), onEvent: (e) => again.push(e) });
-    expect(r.applied.map((m) => m.name)).toEqual(['0002_sync_lookup_record_type_index']);
+    expect(r.applied.map((m) => m.name)).toEqual(['0002_sync_lookup_record_type_index', '0003_deployment_shape', '0004_sync_lookup_needs_rebuild_index']);
     expect(again).toContainEqual({ type: 'invalid_index_dropped', index: 'public.sync_lookup_record_type_updated_at_sync_tick' });
     const repaired = await findIndex(client, { schema: 'public', name: 'sync_lookup_record_type_updated_at_sync_tick' });
     expect(repaired?.valid).toBe(true);

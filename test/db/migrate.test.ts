@@ -11,12 +11,28 @@ describe.runIf(hasServer())('migrate', () => {
   it('applies the baseline and the record_type index on a fresh database, then is a no-op', async () => {
     const t = await createTestDatabase();
     const first = await migrate(t.db, { migrations: builtinMigrations() });
-    expect(first.applied.map((a) => a.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index']);
+    expect(first.applied.map((a) => a.name)).toEqual(
+      ['0001_baseline', '0002_sync_lookup_record_type_index', '0003_deployment_shape', '0004_sync_lookup_needs_rebuild_index']);
     const { rows } = await t.query<{ indexname: string; valid: boolean }>(
       `select c.relname as indexname, i.indisvalid as valid from pg_index i join pg_class c on c.oid = i.indexrelid
         where i.indrelid = 'sync_lookup'::regclass order by 1`);
     expect(rows).toContainEqual({ indexname: 'sync_lookup_record_type_updated_at_sync_tick', valid: true });
-    expect(rows).toHaveLength(5);
+    expect(rows).toHaveLength(6);
+    // The origin deployments' shape (ORIGIN.md): a new system and an adopted one look the same.
+    const { rows: [shape] } = await t.query(
+      `select (select pg_get_expr(adbin, adrelid) from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+                where d.adrelid = 'sync_lookup'::regclass and a.attname = 'id') as id_default,
+              (select attidentity from pg_attribute where attrelid = 'sync_lookup'::regclass and attname = 'id') as identity,
+              (select conname from pg_constraint where conrelid = 'sync_lookup'::regclass and contype = 'u') as unique_name,
+              (select pg_get_indexdef('sync_lookup_needs_rebuild_index'::regclass)) as flag_index,
+              (select format_type(atttypid, atttypmod) || ' ' || attnotnull from pg_attribute where attrelid = 'sync_lookup'::regclass and attname = 'needs_rebuild') as flag,
+              (select attgenerated from pg_attribute where attrelid = 'sync_lookup_ticks'::regclass and attname = 'id') as ticks_id,
+              (select string_agg(c.relname, ',') from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind = 'r') as public_tables`);
+    expect(shape).toEqual({
+      id_default: "nextval('sync_lookup_id_seq'::regclass)", identity: '', unique_name: 'sync_lookup_record_id_record_type_uk',
+      flag_index: 'CREATE INDEX sync_lookup_needs_rebuild_index ON public.sync_lookup USING btree (record_type) WHERE needs_rebuild',
+      flag: 'boolean true', ticks_id: 's', public_tables: expect.stringMatching(/^(sync_lookup,sync_lookup_ticks|sync_lookup_ticks,sync_lookup)$/),
+    });
     const second = await migrate(t.db, { migrations: builtinMigrations() });
     expect(second.applied).toEqual([]);
     expect(second.pending).toEqual([]);
@@ -26,7 +42,8 @@ describe.runIf(hasServer())('migrate', () => {
     const t = await createTestDatabase();
     const result = await migrate(t.db, { migrations: builtinMigrations(), dryRun: true });
     expect(result.pending.map((p) => [p.name, p.transactional])).toEqual([
-      ['0001_baseline', true], ['0002_sync_lookup_record_type_index', false]]);
+      ['0001_baseline', true], ['0002_sync_lookup_record_type_index', false], ['0003_deployment_shape', true],
+      ['0004_sync_lookup_needs_rebuild_index', false]]);
     expect(result.pending[1]!.sql.join('\n')).toContain('CREATE INDEX CONCURRENTLY');
     const { rows } = await t.query(`select to_regclass('sync_lookup') as t`);
     expect(rows[0]!.t).toBeNull();
@@ -47,9 +64,11 @@ describe.runIf(hasServer())('migrate', () => {
     expect(r.applied).toEqual([
       expect.objectContaining({ name: '0001_baseline', adopted: true }),
       expect.objectContaining({ name: '0002_sync_lookup_record_type_index', adopted: false }),
+      expect.objectContaining({ name: '0003_deployment_shape', adopted: false }),
+      expect.objectContaining({ name: '0004_sync_lookup_needs_rebuild_index', adopted: false }),
     ]);
     const { rows } = await t.query(`select count(*)::int as n from pg_indexes where tablename = 'sync_lookup'`);
-    expect(rows[0]!.n).toBe(5);
+    expect(rows[0]!.n).toBe(6);
   });
 
   it('refuses to adopt a table whose shape differs, naming the difference', async () => {
