@@ -193,9 +193,13 @@ export async function backendPid(client: pg.ClientBase): Promise<number> {
  * @example
  * signal.addEventListener('abort', () => void cancelBackend(db, pid));
  */
-export async function cancelBackend(db: Database, pid: number): Promise<boolean> {
+export async function cancelBackend(db: Database, pid: number, statement?: string): Promise<boolean> {
   return withClient(db, { purpose: 'cancel' }, async (c) => {
-    const { rows } = await c.query<{ ok: boolean }>('select pg_cancel_backend($1) as ok', [pid]);
+    // With `statement`, only while that statement is still the one running (kysely's check): an abort that
+    // arrives as it finishes must not cancel the next statement of the same session.
+    const { rows } = await c.query<{ ok: boolean }>(
+      `select pg_cancel_backend(pid) as ok from pg_stat_activity
+        where pid = $1 and ($2::text is null or (state = 'active' and left(query, 500) = left($2, 500)))`, [pid, statement ?? null]);
     return rows[0]?.ok ?? false;
   });
 }
@@ -211,7 +215,7 @@ export async function cancellableQuery<R extends pg.QueryResultRow = pg.QueryRes
   db: Database, client: pg.ClientBase, pid: number, sql: string, params: unknown[] = [], signal?: AbortSignal,
 ): Promise<pg.QueryResult<R>> {
   if (signal?.aborted) throw toSyncLookupError(signal.reason ?? new Error('cancelled'));
-  const onAbort = () => { void cancelBackend(db, pid).catch(() => {}); };
+  const onAbort = () => { void cancelBackend(db, pid, sql).catch(() => {}); };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     return await client.query<R>(sql, params);

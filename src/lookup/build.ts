@@ -168,7 +168,7 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
       // Read-only checks before the clock moves: the next tick must lie above every published end tick.
       await assertPublishable(client, host, { tick: (await host.currentTick(client)) + 1, what: 'build' });
       const empty = since === null && !(await client.query(`SELECT 1 FROM ${LOOKUP_TABLE} LIMIT 1`)).rowCount;
-      if (!empty) await assertDataShapes(client, models, { accept: !!options.acceptShapeChange });
+      if (!empty && !options.acceptShapeChange) await assertDataShapes(client, models);
       const queued = (await host.queuedModels(client)).filter((m) => options.registry.has(m));
       const coveredBefore = await host.tock(client).catch((err: unknown) => { throw toSyncLookupError(err, { step: 'tock' }); });
       await assertPublishable(client, host, { tick: coveredBefore, what: 'build' });

@@ -357,7 +357,7 @@ async function purgeInputs(target: MaintenanceTarget, options: PurgeOptions): Pr
   if (!options.types?.length) return { types: options.types, flagged: 0 };
   const session = await openWorkSession(target, 'purge');
   try {
-    const types = options.ifPresent ? await validatePurge(session, options.types, options) : options.types;
+    const types = options.ifPresent ? await validatePurge(session, options.types, options) : normalizeTypes(options.types);
     return { types, flagged: types.length ? await flaggedRows(session.client, types) : 0 };
   } finally {
     await session.close();

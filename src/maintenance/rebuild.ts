@@ -203,7 +203,7 @@ function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): 
       context = await rebuildContext(session.client, options);
       const models = await modelsWithSources(session.client, types, context.registry);
       await assertPublishable(session.client, context.host, { tick: (await context.host.currentTick(session.client)) + 1, what: `${operation} ${types.join(', ')}` });
-      await assertDataShapes(session.client, models, { accept: !!options.acceptShapeChange });
+      if (!options.acceptShapeChange) await assertDataShapes(session.client, models);
       return types;
     },
     strategies: rebuildStrategies,

@@ -62,7 +62,8 @@ export async function rebuildForPrescriptionsChange(
   target: MaintenanceTarget, options: Omit<RebuildOptions, 'types'> & Pick<PurgeOptions, 'registry'> = {},
 ): Promise<PrescriptionsChangeResult> {
   const purge = await purgeRecordTypes(target, { ...options, types: ['encounter_medications'] });
-  const rebuild = await rebuildRecordTypes(target, { ...options, types: ['prescriptions', 'encounter_prescriptions'] });
+  // The migration exists because the prescriptions' derivation changed: their `data` may change shape on purpose.
+  const rebuild = await rebuildRecordTypes(target, { acceptShapeChange: true, ...options, types: ['prescriptions', 'encounter_prescriptions'] });
   return { purge, rebuild, duration_ms: purge.duration_ms + rebuild.duration_ms, vacuum_ms: purge.vacuum_ms + rebuild.vacuum_ms };
 }
 

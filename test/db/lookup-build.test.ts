@@ -6,7 +6,7 @@ import { seedDatabase } from '../../src/datagen/seed.js';
 import { buildLookup } from '../../src/lookup/build.js';
 import { builtinRegistry } from '../../src/lookup/registry.js';
 import { tryBuildLock } from '../../src/lookup/sql.js';
-import { verifyLookup } from '../../src/lookup/verify.js';
+import { REPAIRS, verifyLookup } from '../../src/lookup/verify.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
 
 const registry = builtinRegistry();
@@ -117,13 +117,16 @@ describe.runIf(hasServer())('lookup build, seed and verify', () => {
     const v = await verifyLookup(t.db, { registry });
     expect(v.ok).toBe(false);
     expect(v.problems).toEqual({
-      missing: { count: 1, examples: [`notes:${missing}`] },
-      data_differs: { count: 1, examples: [`notes:${differs}`] },
-      filters_differ: { count: 1, examples: [`vitals:${filters}`] },
-      staged: { count: 1, examples: [`encounters:${staged}`] },
-      extra: { count: 1, examples: ['notes:ghost'] },
-      unknown_type: { count: 1, examples: ['no_such_model:*'] },
+      missing: { count: 1, examples: [`notes:${missing}`], repair: REPAIRS.missing },
+      data_differs: { count: 1, examples: [`notes:${differs}`], repair: REPAIRS.data_differs },
+      filters_differ: { count: 1, examples: [`vitals:${filters}`], repair: REPAIRS.filters_differ },
+      staged: { count: 1, examples: [`encounters:${staged}`], repair: REPAIRS.staged },
+      extra: { count: 1, examples: ['notes:ghost'], repair: REPAIRS.extra },
+      unknown_type: { count: 1, examples: ['no_such_model:*'], repair: REPAIRS.unknown_type },
     });
+    // Which columns differ, over the differing rows: every key of the tampered note's data, and the vitals' patient.
+    expect(v.models.find((m) => m.model === 'vitals')!.differences).toEqual([{ column: 'patient_id', rows: 1 }]);
+    expect(v.models.find((m) => m.model === 'notes')!.differences).toContainEqual({ column: 'data.tampered', rows: 1 });
     expect(v.models.find((m) => m.model === 'notes')!.problems).toMatchObject({ missing: { count: 1 }, extra: { count: 1 } });
     const onlyVitals = await verifyLookup(t.db, { registry, types: ['vitals'] });
     expect(Object.keys(onlyVitals.problems)).toEqual(['filters_differ']);
