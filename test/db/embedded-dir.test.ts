@@ -36,11 +36,17 @@ describe.runIf(hasInitdb)('the embedded cluster never takes over folders it did 
     const root = await tempRoot(0o755);
     const before = await ownerAndMode(root);
     const dataDir = path.join(root, 'pg');
-    const pwFolders = async () => (await readdir(tmpdir())).filter((f) => f.startsWith('sync-lookup-initdb-'));
-    const foldersBefore = await pwFolders();
-    await initCluster({ binDir: await binDir(), dataDir, password: 'postgres' });
+    // A private temporary folder for this call (other test files create clusters in the shared one meanwhile).
+    const tmp = await tempRoot(0o755);
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await initCluster({ binDir: await binDir(), dataDir, password: 'postgres' });
+    } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR; else process.env.TMPDIR = savedTmp;
+    }
     expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
-    expect(await pwFolders()).toEqual(foldersBefore); // the password file's private folder is gone
+    expect(await readdir(tmp)).toEqual([]); // the password file's private folder is gone
     expect(await ownerAndMode(root)).toEqual(before);
     expect(await readdir(root)).toEqual(['pg']); // no password file or anything else beside the cluster
     // destroy removes the cluster and nothing else
