@@ -49,11 +49,12 @@ describe.runIf(hasServer() && cliBuilt())('--json output of every command (golde
   it('verify, consistent and with problems; rebuild repairs; resync', async () => {
     await golden('verify', ['verify']);
     await t.query(`delete from sync_lookup where id = (select min(id) from sync_lookup where record_type = 'vitals')`);
+    await t.query(`update sync_lookup set data = json_build_object('id', record_id) where id = (select min(id) from sync_lookup where record_type = 'notes')`);
     const bad = await golden('verify-problems', ['verify'], 3);
-    expect(bad.last).toMatchObject({ ok: false, problems: { missing: { count: 1 } } });
-    await golden('rebuild-dry-run', ['rebuild', 'vitals', '--dry-run']);
-    const rebuild = await golden('rebuild', ['rebuild', 'vitals']);
-    expect(rebuild.last).toMatchObject({ operation: 'rebuild', rows_inserted: 1 });
+    expect(bad.last).toMatchObject({ ok: false, problems: { missing: { count: 1 }, data_differs: { count: 1 } } });
+    await golden('rebuild-dry-run', ['rebuild', 'vitals', 'notes', '--dry-run']);
+    const rebuild = await golden('rebuild', ['rebuild', 'vitals', 'notes']);
+    expect(rebuild.last).toMatchObject({ operation: 'rebuild', rows_inserted: 1, rows_updated: 1 });
     await golden('resync', ['resync', 'patient_program_registrations']);
     expect((await runCli(['verify'], env)).code).toBe(0);
   });
