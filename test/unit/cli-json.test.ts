@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { indexProgressEvent } from '../../src/cli/commands/index.js';
 import { DATA_KEYED_OBJECTS, snakeCaseKey, toSnakeCaseJson } from '../../src/cli/json.js';
-import type { IndexBuildProgress } from '../../src/inspect/index-progress.js';
+import type { IndexBuildProgress } from '../../src/db/index-progress.js';
 import type { IndexBuildSample } from '../../src/inspect/index-watch.js';
 
 describe('the CLI edge converter (toSnakeCaseJson)', () => {

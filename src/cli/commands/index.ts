@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { estimateIndex, type IndexEstimate } from '../../inspect/estimate.js';
-import type { IndexBuildProgress } from '../../inspect/index-progress.js';
+import type { IndexBuildProgress } from '../../db/index-progress.js';
 import { describePhase, watchIndexBuilds, type IndexBuildSample, type WatchedBuild } from '../../inspect/index-watch.js';
 import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatBytes, formatMs } from '../output.js';
