@@ -1,4 +1,5 @@
 import { SyncLookupError, toSyncLookupError, ConfigError, CancelledError, CheckFailedError } from '../db/errors.js';
+import { toSnakeCaseJson } from './json.js';
 
 /** Exit codes (a contract): 0 ok, 1 runtime failure, 2 usage/config, 3 a check found problems, 130 interrupted. */
 export const ExitCode = { ok: 0, failure: 1, usage: 2, checkFailed: 3, interrupted: 130 } as const;
@@ -11,10 +12,16 @@ export function exitCodeOf(err: unknown): number {
   return ExitCode.failure;
 }
 
+/** Writes one line of JSON on stdout, its keys in snake_case (`toSnakeCaseJson`). */
+function writeJsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(toSnakeCaseJson(value))}\n`);
+}
+
 /**
- * Where a command writes: results on stdout (one JSON document under `--json`, text otherwise),
- * progress on stderr (a redrawn bar on a TTY, a plain line every few seconds otherwise) or, under
- * `--json`, as one `{"event": …}` line each on stdout before the result.
+ * Where a command writes: results on stdout (text, or under `--json` one line of JSON), progress on
+ * stderr (a redrawn bar on a TTY, a plain line every few seconds otherwise). Under `--json` stdout is
+ * NDJSON: one `{"event": …}` line per event, then the result (or `{"error": …}`) as the last line; every
+ * key is snake_case.
  */
 export class Output {
   readonly json: boolean;
@@ -31,10 +38,10 @@ export class Output {
     this.columns = options.columns;
   }
 
-  /** Prints the command's result: `value` as JSON, or the text `human` renders. */
+  /** Prints the command's result: `value` as one line of snake_case JSON, or the text `human` renders. */
   result<T>(value: T, human: (value: T) => string): void {
     this.clearBar();
-    if (this.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    if (this.json) writeJsonLine(value);
     else {
       const text = human(value);
       if (text) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -51,7 +58,7 @@ export class Output {
   /** A structured event: a JSON line under --json, else rendered with `human`. */
   event(event: object, human: string): void {
     if (this.json) {
-      process.stdout.write(`${JSON.stringify({ event })}\n`);
+      writeJsonLine({ event });
       return;
     }
     this.info(human);
@@ -66,7 +73,7 @@ export class Output {
     if (this.json || !this.tty) {
       if (now - this.lastPlain < plainEveryMs) return;
       this.lastPlain = now;
-      if (this.json) process.stdout.write(`${JSON.stringify({ event })}\n`);
+      if (this.json) writeJsonLine({ event });
       else process.stderr.write(`${text}\n`);
       return;
     }
@@ -91,7 +98,7 @@ export class Output {
     this.clearBar();
     const e = err instanceof SyncLookupError ? err : toSyncLookupError(err);
     if (this.json) {
-      process.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
+      writeJsonLine({ error: e.toJSON() });
     } else {
       const hint = typeof e.details.hint === 'string' ? ` (hint: ${e.details.hint})` : '';
       const detail = typeof e.details.detail === 'string' ? ` (${e.details.detail})` : '';

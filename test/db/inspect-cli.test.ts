@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
-import { cliBuilt, runCli } from '../helpers/cli.js';
+import { cliBuilt, parseJsonOutput, runCli } from '../helpers/cli.js';
 import { createTestDatabase, hasServer } from '../helpers/db.js';
 import { fillSyntheticLookup } from '../fixtures/plans/synthetic.js';
 
@@ -14,7 +14,7 @@ describe.runIf(hasServer() && cliBuilt())('diagnostics commands, as a user runs 
 
     const explain = await runCli(['explain', '--json', '--large-table-rows', '10000'], env);
     expect(explain.code, explain.stderr).toBe(3);
-    const report = JSON.parse(explain.stdout.slice(explain.stdout.indexOf('{\n'))) as { verdict: string; queries: { name: string; verdict: string; fix: string | null }[] };
+    const report = parseJsonOutput(explain.stdout).last as unknown as { verdict: string; queries: { name: string; verdict: string; fix: string | null }[] };
     expect(report.verdict).toBe('fail');
     expect(report.queries.find((q) => q.name === 'seed_purge')?.fix).toMatch(/^CREATE INDEX CONCURRENTLY "sync_lookup_record_type_updated_at_sync_tick"/);
 

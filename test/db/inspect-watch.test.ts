@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { describePhase, watchIndexBuilds, type IndexBuildSample } from '../../src/inspect/index-watch.js';
 import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
-import { cliBuilt, runCli } from '../helpers/cli.js';
+import { cliBuilt, parseJsonOutput, runCli } from '../helpers/cli.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
 import { fillSyntheticLookup } from '../fixtures/plans/synthetic.js';
 
@@ -99,7 +99,7 @@ describe.runIf(hasServer())('index watch', () => {
     expect(r.code).toBe(0);
     const ev = events().filter((e) => Number(e.pid) === buildPid);
     expect(ev[0]).toMatchObject({ type: 'index_progress', phase: 'waiting for writers before build', phase_step: 2 });
-    const result = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('\n{\n') + 1)) as { builds: { pid: number; ended: boolean; phases: { phase: string }[] }[] };
+    const result = parseJsonOutput(r.stdout).last as unknown as { builds: { pid: number; ended: boolean; phases: { phase: string }[] }[] };
     expect(result.builds.find((b) => b.pid === buildPid)?.ended).toBe(true);
   });
 });

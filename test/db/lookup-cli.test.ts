@@ -2,10 +2,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliBuilt, runCli } from '../helpers/cli.js';
+import { cliBuilt, parseJsonOutput, runCli } from '../helpers/cli.js';
 import { createTestDatabase, hasServer } from '../helpers/db.js';
 
-const json = (stdout: string) => JSON.parse(stdout.split('\n').filter((l) => !l.startsWith('{"event"')).join('\n'));
+const json = (stdout: string): any => parseJsonOutput(stdout).last;
 
 describe.runIf(hasServer() && cliBuilt())('sync-lookup seed / build / pull / verify (built CLI)', () => {
   it('seeds, builds, pulls and verifies, with the documented JSON shapes and exit codes', async () => {
@@ -14,9 +14,9 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup seed / build / pull / ver
     const seed = await runCli(['seed', '--rows', '1k', '--seed', '5', '--json'], env);
     expect(seed.code).toBe(0);
     const s = json(seed.stdout);
-    expect(s).toMatchObject({ seed: '5', build: { initial: true, sinceTick: -1, direct: true } });
+    expect(s).toMatchObject({ seed: '5', build: { initial: true, since_tick: -1, direct: true } });
     expect(s.build.rows).toBe(s.rows);
-    expect(s.rowsPerSecond).toBeGreaterThan(0);
+    expect(s.rows_per_second).toBeGreaterThan(0);
     expect(seed.stdout).toContain('"type":"seed_phase"');
 
     const again = await runCli(['seed', '--rows', '1k'], env);
@@ -27,12 +27,12 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup seed / build / pull / ver
     const build = await runCli(['build', '--json'], env);
     expect(build.code).toBe(0);
     const b = json(build.stdout);
-    expect(b).toMatchObject({ rows: 3, initial: false, published: 3, sinceTick: s.build.endTick - 1 });
+    expect(b).toMatchObject({ rows: 3, initial: false, published: 3, since_tick: s.build.end_tick - 1 });
     expect(b.models.find((m: { model: string }) => m.model === 'notes').rows).toBe(3);
 
-    const pull = await runCli(['pull', '--since', String(s.build.endTick), '--json'], env);
+    const pull = await runCli(['pull', '--since', String(s.build.end_tick), '--json'], env);
     expect(pull.code).toBe(0);
-    expect(json(pull.stdout)).toMatchObject({ rows: 3, types: { notes: 3 }, untilTick: b.endTick, sinceTick: s.build.endTick });
+    expect(json(pull.stdout)).toMatchObject({ rows: 3, types: { notes: 3 }, until_tick: b.end_tick, since_tick: s.build.end_tick });
     const nd = await runCli(['pull', '--since', '-1', '--types', 'notes,encounters', '--ndjson', '--chunk', '50'], env);
     expect(nd.code).toBe(0);
     const lines = nd.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -41,7 +41,7 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup seed / build / pull / ver
 
     const ok = await runCli(['verify', '--json'], env);
     expect(ok.code).toBe(0);
-    expect(json(ok.stdout)).toMatchObject({ ok: true, problems: {}, lastEndTick: b.endTick });
+    expect(json(ok.stdout)).toMatchObject({ ok: true, problems: {}, last_end_tick: b.end_tick });
     await t.query(`delete from sync_lookup where id = (select min(id) from sync_lookup where record_type = 'vitals')`);
     const bad = await runCli(['verify'], env);
     expect(bad.code).toBe(3);
@@ -49,7 +49,7 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup seed / build / pull / ver
     expect(bad.stdout).toContain('INCONSISTENT');
   });
 
-  it('build --watch builds every interval, one JSON line per build, until Ctrl-C', async () => {
+  it('build --watch builds every interval, one build_done event per build, until Ctrl-C; the summary is the last line', async () => {
     const t = await createTestDatabase();
     const env = { DATABASE_URL: t.url };
     expect((await runCli(['seed', '--rows', '300'], env)).code).toBe(0);
@@ -57,18 +57,20 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup seed / build / pull / ver
     const r = await runCli(['build', '--watch', '1', '--json'], env, (child) => {
       child.stdout!.on('data', (d: Buffer) => {
         for (const l of d.toString().split('\n')) {
-          if (!l.startsWith('{"sinceTick"')) continue;
+          if (!l.startsWith('{"event":{"type":"build_done"')) continue;
           lines++;
           if (lines === 1) void t.query(`update notes set content = 'w' where id = (select id from notes order by id limit 1)`);
-          if (JSON.parse(l).rows === 1 || lines > 10) child.kill('SIGINT');
+          if (JSON.parse(l).event.rows === 1 || lines > 10) child.kill('SIGINT');
         }
       });
     });
     expect(r.code).toBe(130);
-    const builds = r.stdout.split('\n').filter((l) => l.startsWith('{"sinceTick"')).map((l) => JSON.parse(l));
+    const { events, last } = parseJsonOutput(r.stdout);
+    const builds = events.filter((e) => e.type === 'build_done') as { since_tick: number; end_tick: number; rows: number }[];
     expect(builds.length).toBeGreaterThanOrEqual(2);
-    for (let i = 1; i < builds.length; i++) expect(builds[i].sinceTick).toBe(builds[i - 1].endTick - 1);
-    expect(builds.reduce((n: number, b: { rows: number }) => n + b.rows, 0)).toBe(1);
+    for (let i = 1; i < builds.length; i++) expect(builds[i]!.since_tick).toBe(builds[i - 1]!.end_tick - 1);
+    expect(builds.reduce((n, b) => n + b.rows, 0)).toBe(1);
+    expect(last).toEqual({ builds: builds.length, skipped: 0, rows: 1 });
   });
 
   it('rejects bad input with exit 2 and a message naming the value', async () => {

@@ -1,9 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase, hasServer } from '../helpers/db.js';
-import { cliBuilt, runCli } from '../helpers/cli.js';
+import { cliBuilt, parseJsonOutput, runCli } from '../helpers/cli.js';
 
 describe.runIf(hasServer() && cliBuilt())('sync-lookup migrate / status (built CLI)', () => {
   it('migrates, reports status as JSON, and is a no-op the second time', async () => {
@@ -15,11 +16,11 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup migrate / status (built C
 
     const run = await runCli(['migrate', '--json'], { DATABASE_URL: t.url });
     expect(run.code).toBe(0);
-    const lines = run.stdout.trim().split('\n');
-    const events = lines.filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l).event);
+    const { events, last: result } = parseJsonOutput(run.stdout);
     expect(events.map((e) => e.type)).toContain('index_build_done');
-    const result = JSON.parse(lines.filter((l) => !l.startsWith('{"event"')).join('\n'));
-    expect(result.applied.map((a: { name: string }) => a.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index', '0003_deployment_shape', '0004_sync_lookup_needs_rebuild_index']);
+    expect(events.find((e) => e.type === 'migration_done')).toMatchObject({ name: '0001_baseline', duration_ms: expect.any(Number) });
+    expect(result.dry_run).toBe(false);
+    expect((result.applied as { name: string }[]).map((a) => a.name)).toEqual(['0001_baseline', '0002_sync_lookup_record_type_index', '0003_deployment_shape', '0004_sync_lookup_needs_rebuild_index']);
 
     const status = await runCli(['status', '--json'], { DATABASE_URL: t.url });
     expect(status.code).toBe(0);
@@ -65,9 +66,38 @@ describe.runIf(hasServer() && cliBuilt())('sync-lookup migrate / status (built C
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'invalid_database_url', message: expect.any(String), details: {} } });
   });
 
-  it('usage errors exit 2', async () => {
+  it('usage errors exit 2; under --json as one {"error"} line on stdout, not Commander\'s text', async () => {
     const r = await runCli(['migrate', '--no-such-flag']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
+    const cases: [string[], string, string][] = [
+      [['migrate', '--no-such-flag', '--json'], 'unknown_option', "unknown option '--no-such-flag'"],
+      [['seed', '--json'], 'missing_mandatory_option_value', "required option '--rows <n>' not specified"],
+      [['pull', '--json', '--since'], 'option_missing_argument', "option '--since <tick>' argument missing"],
+      [['no-such-command', '--json'], 'unknown_command', "unknown command 'no-such-command'"],
+    ];
+    for (const [args, code, message] of cases) {
+      const j = await runCli(args);
+      expect({ args, code: j.code, stderr: j.stderr }).toEqual({ args, code: 2, stderr: '' });
+      expect(j.stdout.split('\n')).toHaveLength(2); // one line and its newline
+      expect(JSON.parse(j.stdout)).toEqual({ error: { code, message, details: {} } });
+    }
+  });
+
+  it('--version prints the version of package.json (as {"version"} under --json)', async () => {
+    const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    const plain = await runCli(['--version']);
+    expect({ code: plain.code, stdout: plain.stdout }).toEqual({ code: 0, stdout: `${version}\n` });
+    const json = await runCli(['--version', '--json']);
+    expect({ code: json.code, stdout: json.stdout }).toEqual({ code: 0, stdout: `${JSON.stringify({ version })}\n` });
+    // Read at run time, not built in: a copy of dist/ beside another package.json reports that one's version.
+    const root = await mkdtemp(path.join(tmpdir(), 'sl-version-'));
+    await cp('dist', path.join(root, 'dist'), { recursive: true });
+    await symlink(path.resolve('node_modules'), path.join(root, 'node_modules'));
+    await writeFile(path.join(root, 'package.json'), JSON.stringify({ name: 'sync-lookup', version: '9.8.7-test', type: 'module' }));
+    const copy = spawnSync(process.execPath, [path.join(root, 'dist/cli/main.js'), '--version'], { encoding: 'utf8' });
+    await rm(root, { recursive: true, force: true });
+    expect(copy.stdout).toBe('9.8.7-test\n');
   });
 });

@@ -46,7 +46,7 @@ export function registerBuild(program: Command): void {
     .option('--chunk <rows>', 'source rows per upsert statement', positiveInt('--chunk'))
     .option('--models <file>', 'model registry file (JSON); default: the built-in registry')
     .option('--accept-shape-change', 'write data even where its keys differ from the existing rows\' (refused otherwise)')
-    .option('--json', 'JSON output (with --watch: one JSON line per build)')
+    .option('--json', 'JSON output (with --watch: one {"event": {"type": "build_done", …}} line per build, a summary when interrupted)')
     .action(action(program, async (ctx: CommandContext, opts: { watch?: number; chunk?: number; models?: string; acceptShapeChange?: boolean }) => {
       const registry = await resolveRegistry(opts.models);
       const base = {
@@ -55,14 +55,22 @@ export function registerBuild(program: Command): void {
       };
       if (opts.watch !== undefined) {
         const intervalMs = opts.watch * 1000;
+        const summary = { builds: 0, skipped: 0, rows: 0 };
         await withDatabase(ctx, (db) => watchBuild(db, {
           ...base, intervalMs,
-          onSkip: (e) => ctx.out.event({ type: 'build_skipped', reason: e.message }, `skipped: ${e.message}`),
+          onSkip: (e) => {
+            summary.skipped++;
+            ctx.out.event({ type: 'build_skipped', reason: e.message }, `skipped: ${e.message}`);
+          },
           onBuild: (r) => {
-            if (ctx.out.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+            summary.builds++;
+            summary.rows += r.rows;
+            if (ctx.out.json) ctx.out.event({ type: 'build_done', ...r }, '');
             else process.stdout.write(`${new Date().toISOString()} ${describe(r).split('\n').at(-1)}\n`);
           },
         }));
+        // People saw a line per build already; --json ends with the summary as its result line.
+        ctx.out.result(summary, () => '');
         return 0;
       }
       const result = await withDatabase(ctx, (db) => buildLookup(db, base));

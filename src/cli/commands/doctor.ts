@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { runDoctor, type DoctorReport } from '../../inspect/doctor.js';
-import { snakeCaseKeys } from '../../inspect/json.js';
 import { resolveRegistry } from '../../lookup/registry.js';
 import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatBytes, formatMs, table } from '../output.js';
@@ -52,7 +51,7 @@ export function registerDoctor(program: Command): void {
         ...(opts.sessionAge !== undefined ? { sessionAgeS: opts.sessionAge } : {}),
         explain: opts.explain, registry: await resolveRegistry(opts.models), ...forcedHost(ctx),
       }));
-      ctx.out.result(snakeCaseKeys(report) as DoctorReport, () => renderDoctor(report));
+      ctx.out.result(report, renderDoctor);
       return report.counts.error > 0 ? 3 : 0;
     }));
 }

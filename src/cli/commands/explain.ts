@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { explainHotQueries, explainSql, type ExplainReport, type QueryReport } from '../../inspect/explain.js';
 import type { ModelFit } from '../../inspect/model-fit.js';
-import { snakeCaseKeys } from '../../inspect/json.js';
 import { resolveRegistry } from '../../lookup/registry.js';
 import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatMs } from '../output.js';
@@ -57,7 +56,7 @@ export function registerExplain(program: Command): void {
           // Progress for people only: under --json stdout carries just the report.
           onEvent: (e) => { if (!ctx.out.json) ctx.out.progress(e, `explained ${e.name}: ${e.verdict}`, null, 0); },
         }));
-      ctx.out.result(snakeCaseKeys(report) as ExplainReport, () => renderExplain(report));
+      ctx.out.result(report, renderExplain);
       return report.verdict === 'fail' ? 3 : 0;
     }));
 }

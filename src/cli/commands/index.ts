@@ -1,9 +1,21 @@
 import type { Command } from 'commander';
 import { estimateIndex, type IndexEstimate } from '../../inspect/estimate.js';
-import { watchIndexBuilds, type IndexBuildSample, type WatchedBuild } from '../../inspect/index-watch.js';
-import { snakeCaseKeys } from '../../inspect/json.js';
+import type { IndexBuildProgress } from '../../db/index-progress.js';
+import { describePhase, watchIndexBuilds, type IndexBuildSample, type WatchedBuild } from '../../inspect/index-watch.js';
 import { action, positiveInt, withDatabase, type CommandContext } from '../context.js';
 import { formatBytes, formatMs } from '../output.js';
+
+/**
+ * The one `index_progress` event shape, written by `index watch` and `migrate` alike (one key for the same
+ * lock wait: `waiting_on`): an index build sample, flat. A build `migrate` follows has no rate or ETA
+ * (null); `index` names the index when the progress view does not know it yet.
+ */
+export function indexProgressEvent(p: IndexBuildProgress | IndexBuildSample, index?: string): IndexBuildSample & { type: 'index_progress' } {
+  const words = describePhase(p.phase);
+  const sample: IndexBuildSample = 'phaseWords' in p ? p
+    : { ...p, phaseWords: words.words, phaseStep: words.step, phaseSteps: words.steps, ratePerS: null, phaseEtaS: null };
+  return { type: 'index_progress', ...sample, ...(index !== undefined ? { index } : {}) };
+}
 
 function sampleLine(b: IndexBuildSample): string {
   const counts = [
@@ -60,13 +72,13 @@ export function registerIndex(program: Command): void {
         signal: ctx.signal,
         onSample: (samples) => {
           for (const s of samples) {
-            const event = snakeCaseKeys({ type: 'index_progress', ...s }) as object;
+            const event = indexProgressEvent(s);
             if (samples.length === 1) ctx.out.progress(event, sampleLine(s), s.phasePercent === null ? null : s.phasePercent / 100, 0);
             else ctx.out.event(event, sampleLine(s));
           }
         },
       }));
-      ctx.out.result(snakeCaseKeys({ builds }) as { builds: WatchedBuild[] }, () => renderWatched(builds));
+      ctx.out.result({ builds }, (r) => renderWatched(r.builds));
     }));
   index.command('estimate')
     .description('predicted size and build time of a B-tree index, before building it')
@@ -75,6 +87,6 @@ export function registerIndex(program: Command): void {
     .option('--json', 'JSON output')
     .action(action(program, async (ctx: CommandContext, target: string, opts: { measure: boolean }) => {
       const e = await withDatabase(ctx, (db) => estimateIndex(db, target, { measure: opts.measure }));
-      ctx.out.result(snakeCaseKeys(e) as IndexEstimate, () => renderEstimate(e));
+      ctx.out.result(e, renderEstimate);
     }));
 }

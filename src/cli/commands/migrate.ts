@@ -12,6 +12,7 @@ import { recordHost, resolveHost } from '../../lookup/hosts/index.js';
 import { hostStatus } from '../../lookup/status.js';
 import { action, forcedHost, withDatabase, type CommandContext } from '../context.js';
 import { formatBytes, formatMs, table, type Output } from '../output.js';
+import { indexProgressEvent } from './index.js';
 
 async function allMigrations(dir: string | undefined): Promise<Migration[]> {
   return [...builtinMigrations(), ...(dir ? await loadMigrationsDir(dir) : [])];
@@ -49,7 +50,7 @@ export function renderMigrationEvent(out: Output, e: MigrationEvent): void {
           : p.lockersTotal > 0 ? ` ${p.lockersDone}/${p.lockersTotal} lockers` : '';
       const wait = p.waitingOn ? `; waiting on pid ${p.waitingOn.pid} (${p.waitingOn.state ?? '?'}, ` +
         `${Math.round(p.waitingOn.xactAgeS ?? 0)} s in transaction): ${(p.waitingOn.query ?? '').slice(0, 60)}` : '';
-      return out.progress(e, `${e.index}: ${p.phase}${counts}${wait}`, p.phasePercent === null ? null : p.phasePercent / 100);
+      return out.progress(indexProgressEvent(p, e.index), `${e.index}: ${p.phase}${counts}${wait}`, p.phasePercent === null ? null : p.phasePercent / 100);
     }
   }
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { snakeCaseKeys } from '../../inspect/json.js';
-import { exportStats, type StatsExport } from '../../inspect/stats.js';
+import { exportStats } from '../../inspect/stats.js';
 import { action, withDatabase, type CommandContext } from '../context.js';
+import { toSnakeCaseJson } from '../json.js';
 
 /** `sync-lookup stats export`. */
 export function registerStats(program: Command): void {
@@ -15,7 +15,7 @@ export function registerStats(program: Command): void {
     .action(action(program, async (ctx: CommandContext, opts: { tables?: string; includeValues?: boolean }) => {
       const tables = opts.tables?.split(',').map((s) => s.trim()).filter(Boolean);
       const doc = await withDatabase(ctx, (db) => exportStats(db, { ...(tables?.length ? { tables } : {}), includeValues: !!opts.includeValues }));
-      // Always JSON: this document is meant for files (> stats.json) and other tools.
-      ctx.out.result(snakeCaseKeys(doc) as StatsExport, (d) => JSON.stringify(d, null, 2));
+      // Always JSON: this document is meant for files (> stats.json) and other tools; indented without --json.
+      ctx.out.result(doc, (d) => JSON.stringify(toSnakeCaseJson(d), null, 2));
     }));
 }
