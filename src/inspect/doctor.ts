@@ -25,7 +25,7 @@ export interface DoctorFinding {
   severity: DoctorSeverity;
   /** Stable name of the check: invalid_index, redundant_index, duplicate_index, unused_index, missing_index,
    * dead_tuples, table_bloat, index_bloat, stale_statistics, never_analyzed, idle_in_transaction, long_running_query,
-   * index_build_in_progress, sizes, model_skipped, model_error, host_not_ready, flagged_rows, rebuild_queued. */
+   * index_build_in_progress, sizes, model_skipped, model_error, host_not_ready, flagged_rows, staged_rows, rebuild_queued. */
   check: string;
   /** What it is about: `schema.table`, `schema.index`, or `pid 1234`. */
   subject: string;
@@ -173,6 +173,12 @@ function hostFindings(host: HostStatus): DoctorFinding[] {
     out.push({ severity: 'warning', check: 'flagged_rows', subject: LOOKUP_TABLE,
       message: `${host.flaggedRows} rows are flagged needs_rebuild: the upgrade gate is shut (an upgrade refuses to finish while any row is flagged)`,
       evidence: { flaggedRows: host.flaggedRows, upgradeGate: host.upgradeGate }, fix: 'sync-lookup build (its flag pass re-derives them), or sync-lookup rebuild <types>' });
+  }
+  if (host.stagedRows) {
+    out.push({ severity: 'warning', check: 'staged_rows', subject: LOOKUP_TABLE,
+      message: `${host.stagedRows >= 10_000 ? '10 000+' : host.stagedRows} rows are staged at tick -2, invisible to pulls until published` +
+        (host.stagedBy ? ` (left by an interrupted sync-lookup ${host.stagedBy})` : ' (a build between its staging and its publish, or one that crashed there)'),
+      evidence: { stagedRows: host.stagedRows, stagedBy: host.stagedBy }, fix: 'sync-lookup build (its publish moves every staged row)' });
   }
   if (host.queuedModels.length) {
     out.push({ severity: 'info', check: 'rebuild_queued', subject: LOOKUP_TABLE,

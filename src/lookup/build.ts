@@ -8,6 +8,7 @@ import { assertDataShapes, assertPublishable } from './guards.js';
 import { applyHost, type Host } from './host.js';
 import { resolveHost } from './hosts/index.js';
 import { assertSourceTables, sourceIdType } from './source.js';
+import { clearStaging, markStaging } from './staging.js';
 import {
   castableIdType, flaggedRecordIds, healFlaggedRows, insertLookupRows, insertLookupRowsInTickOrder, prepareLookupSession, publishStagedRows,
   releaseBuildLock, upsertLookupRows, waitBuildLock, type SourceCursor, type SqlQuery,
@@ -162,8 +163,7 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
         `another sync-lookup build held the build advisory lock for more than ${waitMs} ms; try again when it ends`, { waitMs });
     }
     try {
-      const foreign = await host.foreignBuilder(client);
-      if (foreign) throw new LockNotAcquiredError('host_builder_running', `not building while the host's own builder works: ${foreign}; try again in a few seconds`);
+      await waitForHostBuilder(client, host, waitMs, options.signal);
       const since = await host.since(client);
       // Read-only checks before the clock moves: the next tick must lie above every published end tick.
       await assertPublishable(client, host, { tick: (await host.currentTick(client)) + 1, what: 'build' });
@@ -184,6 +184,23 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
       await releaseBuildLock(client).catch(() => {});
     }
   });
+}
+
+/**
+ * Waits (up to `waitMs`, polling) while the host's own builder is at work, then refuses naming what it saw: our
+ * staged rows would interleave with its own, and its end tick with ours.
+ */
+async function waitForHostBuilder(client: pg.ClientBase, host: Host, waitMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const foreign = await host.foreignBuilder(client);
+    if (!foreign) return;
+    if (Date.now() > deadline) {
+      throw new LockNotAcquiredError('host_builder_running', `not building while the host's own builder works: ${foreign}; waited ${waitMs} ms`, { waitMs });
+    }
+    checkAborted(signal);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 type BuildOutcome = Omit<BuildResult, 'host' | 'sinceTick' | 'coveredBefore' | 'initial' | 'direct' | 'durationMs'>;
@@ -253,6 +270,7 @@ async function incrementalBuild(b: BuildPlan): Promise<BuildOutcome> {
       }
     }
     await b.host.dequeueModels(client, b.queued);
+    await markStaging(client, 'build');
   });
   // The publish is short and must not be left undone by a Ctrl-C that arrives now: no signal here.
   let endTick = 0;
@@ -262,6 +280,7 @@ async function incrementalBuild(b: BuildPlan): Promise<BuildOutcome> {
     await assertPublishable(client, b.host, { tick: endTick, sourceStartTick: b.since });
     published = (await run(b.db, client, b.pid, publishStagedRows(endTick))).rowCount ?? 0;
     await b.host.recordBuild(client, { since: b.since, coveredBefore: b.coveredBefore, endTick });
+    await clearStaging(client);
   });
   void options;
   return {
@@ -369,7 +388,7 @@ export async function watchBuild(db: Database, options: WatchOptions): Promise<n
       builds++;
       options.onBuild?.(result);
     } catch (err) {
-      if (!(err instanceof LockNotAcquiredError) || err.code !== 'build_running') throw err;
+      if (!(err instanceof LockNotAcquiredError) || (err.code !== 'build_running' && err.code !== 'host_builder_running')) throw err;
       options.onSkip?.(err);
     }
     await new Promise<void>((resolve) => {

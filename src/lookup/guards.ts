@@ -51,26 +51,32 @@ export interface ShapeChange {
   model: string;
   added: string[];
   removed: string[];
+  /** Sampled rows that have the existing key set, out of `sampled`. */
+  rows: number;
+  sampled: number;
 }
 
 /**
- * Compares the keys of `data` in a sample of a model's existing lookup rows (through the record_type index)
- * with the keys the registry gives it; null when they match or there are no rows with data.
+ * Compares the key set most of a sample of a model's existing lookup rows have (up to `sampleRows`, through
+ * the record_type index) with the keys the registry gives; null when they match or there are no rows with
+ * data. The most common key set, not the union: a few damaged rows must not block the rebuild that repairs them.
  *
  * @example
- * await dataShapeChange(client, model) // { model: 'notes', added: ['created_at'], removed: ['noteType'] }
+ * await dataShapeChange(client, model) // { model: 'notes', added: ['created_at'], removed: ['noteType'], rows: 200, sampled: 200 }
  */
-export async function dataShapeChange(client: pg.ClientBase, model: ModelDefinition, sampleRows = 50): Promise<ShapeChange | null> {
-  const { rows } = await client.query<{ key: string }>(
-    `SELECT DISTINCT k AS key
-       FROM (SELECT data FROM ${LOOKUP_TABLE} WHERE record_type = $1 AND data IS NOT NULL LIMIT $2) AS d,
-            jsonb_object_keys(d.data::jsonb) AS k`, [model.name, sampleRows]);
-  if (!rows.length) return null;
-  const existing = new Set(rows.map((r) => r.key));
+export async function dataShapeChange(client: pg.ClientBase, model: ModelDefinition, sampleRows = 200): Promise<ShapeChange | null> {
+  const { rows } = await client.query<{ keys: string[]; n: number; sampled: number }>(
+    `WITH d AS (SELECT data FROM ${LOOKUP_TABLE} WHERE record_type = $1 AND data IS NOT NULL LIMIT $2),
+          s AS (SELECT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(d.data::jsonb) AS k) AS keys FROM d)
+     SELECT keys, count(*)::int AS n, (SELECT count(*)::int FROM d) AS sampled FROM s GROUP BY keys ORDER BY count(*) DESC, keys LIMIT 1`,
+    [model.name, sampleRows]);
+  const common = rows[0];
+  if (!common) return null;
+  const existing = new Set(common.keys ?? []);
   const wanted = new Set(dataAttributes(model).map((a) => a.key));
   const added = [...wanted].filter((k) => !existing.has(k));
   const removed = [...existing].filter((k) => !wanted.has(k)).sort();
-  return added.length || removed.length ? { model: model.name, added, removed } : null;
+  return added.length || removed.length ? { model: model.name, added, removed, rows: common.n, sampled: common.sampled } : null;
 }
 
 /**
@@ -89,7 +95,8 @@ export async function assertDataShapes(client: pg.ClientBase, models: readonly M
   if (changes.length && !o.accept) {
     throw new ConfigError('data_shape_change',
       `refusing to rewrite data into a different key set than the existing rows have (facilities would receive keys their models ` +
-      `do not have); nothing was written:\n  ${changes.map((c) => `${c.model}: adds ${c.added.join(', ') || '(none)'}; removes ${c.removed.join(', ') || '(none)'}`).join('\n  ')}\n` +
+      `do not have); nothing was written:\n  ${changes.map((c) => `${c.model}: adds ${c.added.join(', ') || '(none)'}; removes ${c.removed.join(', ') || '(none)'} ` +
+        `(the keys of ${c.rows} of ${c.sampled} sampled rows)`).join('\n  ')}\n` +
       'check the registry (--models, --host) against the deployment, or pass --accept-shape-change if the change is intended',
       { changes });
   }

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { hasColumn } from '../db/catalog.js';
 import { toSyncLookupError } from '../db/errors.js';
-import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
+import { LOOKUP_TABLE, STAGED_TICK } from '../schema/sync-lookup.js';
+import { ownStagedLeftovers } from './staging.js';
 import { lastPublishedTick } from './guards.js';
 import type { HostDescription, HostName } from './host.js';
 import { resolveHost, type HostSource } from './hosts/index.js';
@@ -24,6 +25,10 @@ export interface HostStatus {
   upgradeGate: 'open' | 'shut' | null;
   /** Models queued for a whole rebuild by the next build. */
   queuedModels: string[];
+  /** Rows at tick -2 (invisible to pulls until published), counted up to 10 000. */
+  stagedRows: number | null;
+  /** When sync-lookup staged them and the run that did is gone: what it was (the next build publishes them). */
+  stagedBy: string | null;
 }
 
 /**
@@ -37,6 +42,9 @@ export async function hostStatus(client: pg.ClientBase, requested?: HostName): P
   const reason = await host.assertReady(client).then(() => null, (err: unknown) => toSyncLookupError(err).message);
   const lookup = await hasColumn(client, { schema: 'public', name: LOOKUP_TABLE }, 'id');
   const flags = lookup && (await hasColumn(client, { schema: 'public', name: LOOKUP_TABLE }, 'needs_rebuild'));
+  const staged = lookup
+    ? (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ${LOOKUP_TABLE} WHERE updated_at_sync_tick = $1 LIMIT 10000) s`, [STAGED_TICK])).rows[0]!.n
+    : null;
   const flagged = flags
     ? Number((await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${LOOKUP_TABLE} WHERE needs_rebuild`)).rows[0]?.n ?? 0)
     : null;
@@ -47,5 +55,6 @@ export async function hostStatus(client: pg.ClientBase, requested?: HostName): P
     lastEndTick: lookup ? await lastPublishedTick(client).catch(() => null) : null,
     flaggedRows: flagged, upgradeGate: flagged === null ? null : flagged > 0 ? 'shut' : 'open',
     queuedModels: reason === null ? await host.queuedModels(client) : [],
+    stagedRows: staged, stagedBy: staged ? await ownStagedLeftovers(client) : null,
   };
 }

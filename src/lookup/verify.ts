@@ -116,6 +116,7 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
   return withClient(db, { purpose: 'verify' }, async (client) => {
     await prepareLookupSession(client);
     const host = options.host ?? (await resolveHost(client)).host;
+    await host.assertReady(client);
     const models = applyHost(options.registry, host).select(options.types);
     await assertSourceTables(client, models);
     const pid = await backendPid(client);

@@ -7,6 +7,7 @@ import { assertDataShapes, assertPublishable } from '../lookup/guards.js';
 import { applyHost, type Host } from '../lookup/host.js';
 import { resolveHost } from '../lookup/hosts/index.js';
 import { sourceIdType } from '../lookup/source.js';
+import { clearStaging, markStaging } from '../lookup/staging.js';
 import {
   LOOKUP_WRITE_COLUMNS, castableIdType, prepareLookupSession, releaseBuildLock, selectLookupRows, tryBuildLock, type SourceCursor, type SqlQuery,
 } from '../lookup/sql.js';
@@ -237,10 +238,13 @@ async function upsertPhase(h: JobHandle, ctx: RebuildContext, model: ModelDefini
     const after = h.cursor.after ? (JSON.parse(h.cursor.after) as SourceCursor) : undefined;
     const limit = h.sizer.rows;
     const one = async (tick: number) => h.batch(async () => {
+      if (tick === STAGED_TICK) await markStaging(h.session.client, `${h.session.mode === 'caller_transaction' ? 'a migration\'s ' : ''}rebuild of ${model.name}`);
       const q = rebuildBatchQuery(model, { tick, repull, limit, flags: ctx.flags, ...(after ? { after } : {}) });
       const { rows: [r] } = await h.session.query<{ read: number; inserted: number; updated: number; last_tick: string | null; last_id: string | null }>(
         q.text, q.values, h.signal);
       const read = r?.read ?? 0;
+      // Nothing staged by this batch: no record of staging may outlive it (it would claim a host builder's rows).
+      if (tick === STAGED_TICK && !(r?.inserted ?? 0) && !(r?.updated ?? 0)) await clearStaging(h.session.client);
       return {
         rows: read, read,
         after: r?.last_tick != null && r.last_id != null ? JSON.stringify({ tick: r.last_tick, id: r.last_id }) : h.cursor.after,
@@ -280,6 +284,7 @@ async function publishStaged(h: JobHandle, host: Host, type: string, coveredBefo
     await h.session.query(`UPDATE ${T} SET updated_at_sync_tick = $1::bigint WHERE updated_at_sync_tick = $2::bigint AND record_type = $3::text`,
       [endTick, STAGED_TICK, type]);
     await host.recordPublish(h.session.client, endTick);
+    await clearStaging(h.session.client);
   });
 }
 

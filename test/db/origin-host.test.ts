@@ -9,7 +9,8 @@ import { builtinHost } from '../../src/lookup/hosts/index.js';
 import { pullSummary } from '../../src/lookup/pull.js';
 import { ModelRegistry, type ModelRegistry as Registry } from '../../src/lookup/registry.js';
 import { CLOCK_SETUP_SQL } from '../../src/lookup/source.js';
-import { verifyLookup } from '../../src/lookup/verify.js';
+import { markStaging } from '../../src/lookup/staging.js';
+import { REPAIRS, verifyLookup } from '../../src/lookup/verify.js';
 import { purgeRecordTypes } from '../../src/maintenance/purge.js';
 import { rebuildRecordTypes, resyncRecordTypes } from '../../src/maintenance/rebuild.js';
 import { cliBuilt, runCli } from '../helpers/cli.js';
@@ -242,6 +243,44 @@ describe.runIf(hasServer() && cliBuilt())('an origin-shaped deployment (tamanu h
     expect(verify.stdout).toMatch(/encounters: differing columns .*facility_id \d+/);
     expect(verify.stdout).toMatch(/notes: differing columns .*patient_id \d+/);
     expect(verify.stdout).not.toMatch(/data\./);
+  });
+
+  it('tells its own staged leftovers from the host builder\'s: publishes the first, waits for and then refuses the second', async () => {
+    const t = await createTestDatabase();
+    await createOrigin(t, 200);
+    const registry = await originRegistry();
+    const env = { DATABASE_URL: t.url };
+    expect((await runCli(['migrate', '--adopt'], env)).code).toBe(0);
+
+    // Rows staged by the host's own builder (no record of ours): a build waits, then refuses naming them; nothing written.
+    await t.query(`UPDATE sync_lookup SET updated_at_sync_tick = -2 WHERE record_type = 'notes' AND id IN (SELECT id FROM sync_lookup WHERE record_type = 'notes' ORDER BY id LIMIT 5)`);
+    const fingerprint = await lookupFingerprint(t);
+    const foreign = await buildLookup(t.db, { registry, buildLockWaitMs: 500 }).catch((e: unknown) => e);
+    expect((foreign as ConfigError).code).toBe('host_builder_running');
+    expect((foreign as Error).message).toMatch(/5 rows are staged at tick -2/);
+    expect(await lookupFingerprint(t)).toBe(fingerprint);
+
+    // The same rows left by an interrupted sync-lookup run (its record names a backend that is gone): reported, then published.
+    const gone = new pg.Client({ connectionString: t.url });
+    await gone.connect();
+    await markStaging(gone, 'resync of notes');
+    await gone.end();
+    await new Promise((r) => setTimeout(r, 300));
+    const status = await runCli(['status'], env);
+    expect(status.stdout).toMatch(/rows staged at -2 \(not yet published\): 5, left by an interrupted resync of notes: run sync-lookup build/);
+    const verify = await verifyLookup(t.db, { registry, types: ['notes'] });
+    expect(verify.problems.staged).toMatchObject({ count: 5, repair: REPAIRS.staged });
+    const last = (await ticks(t)).last_end;
+    const built = await buildLookup(t.db, { registry });
+    expect(built.published).toBeGreaterThanOrEqual(5);
+    expect(built.endTick).toBeGreaterThan(last);
+    expect(await count(t, `SELECT count(*) FROM sync_lookup WHERE updated_at_sync_tick = -2`)).toBe(0);
+    expect((await verifyLookup(t.db, { registry, types: ['notes'] })).ok).toBe(true);
+
+    // A few damaged rows do not block the rebuild that repairs them (the common key set is compared, not the union).
+    await t.query(`UPDATE sync_lookup SET data = json_build_object('id', record_id, 'bogus', 1) WHERE record_type = 'notes' AND id IN (SELECT id FROM sync_lookup WHERE record_type = 'notes' ORDER BY id LIMIT 3)`);
+    expect((await rebuildRecordTypes(t.db, { types: ['notes'], registry, vacuum: false })).rows_updated).toBe(3);
+    expect((await verifyLookup(t.db, { registry, types: ['notes'] })).ok).toBe(true);
   });
 });
 

@@ -104,6 +104,7 @@ export function registerMigrate(program: Command): void {
         ...(r.host.ready ? [] : [`  not ready: ${r.host.reason}`]),
         ...(r.host.flaggedRows === null ? [] : [`flagged rows (needs_rebuild): ${r.host.flaggedRows}; upgrade gate ${r.host.upgradeGate}`]),
         ...(r.host.queuedModels.length ? [`queued for a whole rebuild: ${r.host.queuedModels.join(', ')}`] : []),
+        ...(r.host.stagedRows ? [`rows staged at -2 (not yet published): ${r.host.stagedRows}${r.host.stagedBy ? `, left by an interrupted ${r.host.stagedBy}: run sync-lookup build` : ''}`] : []),
         '',
         table(['migration', 'status', 'transactional', 'applied at'],
           r.migrations.map((s) => [s.name, s.adopted ? 'applied (adopted)' : s.status, s.transactional ? 'yes' : 'no', s.appliedAt ?? ''])),

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ConfigError } from '../../db/errors.js';
 import type { Host } from '../host.js';
 import { recordBuildTick } from '../sql.js';
+import { ownStagedLeftovers } from '../staging.js';
 import { LOOKUP_TABLE, STAGED_TICK } from '../../schema/sync-lookup.js';
 
 /*
@@ -143,6 +144,7 @@ export const tamanuHost: Host = {
                 WHERE l.relation = to_regclass($2) AND l.mode = 'RowExclusiveLock' AND l.granted AND l.pid <> pg_backend_pid()) AS writers`,
       [STAGED_TICK, LOOKUP_TABLE, [...ownTypes]]);
     if (r?.writers) return `another session is writing ${LOOKUP_TABLE}: ${r.writers}`;
+    if (r?.staged && (await ownStagedLeftovers(client))) return null; // an interrupted sync-lookup run's: the next build publishes them
     if (r?.staged) return `${r.staged >= 1000 ? '1000+' : r.staged} rows are staged at tick ${STAGED_TICK} (the server's builder is between its build and its publish, or one crashed there; its next run publishes them)`;
     return null;
   },
