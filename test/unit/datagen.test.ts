@@ -72,7 +72,7 @@ describe('data generator', () => {
       lastTick = tick;
     }
     expect(ids.size).toBe(rows.length);
-  });
+  }, 60_000); // 20 000 generated rows: seconds on a loaded machine
 
   it('references point at rows generated earlier', () => {
     const gen = new SourceRowGenerator(registry, planRows(registry, 5000), { seed: 9 });
