@@ -61,15 +61,7 @@ export async function resolveTable(client: pg.ClientBase, table: string | Qualif
  * (await tableColumns(client, { schema: 'public', name: 'sync_lookup' })).map((c) => c.name)
  */
 export async function tableColumns(client: pg.ClientBase, table: QualifiedName): Promise<CatalogColumn[]> {
-  const { rows } = await client.query<CatalogColumn>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull",
-            pg_get_expr(d.adbin, d.adrelid) AS default, a.attgenerated <> '' AS generated
-       FROM pg_attribute a
-       JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
-      ORDER BY a.attnum`, [table.schema, table.name]);
-  return rows;
+  return (await schemaColumns(client, table.schema, [table.name])).get(table.name) ?? [];
 }
 
 /**
