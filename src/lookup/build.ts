@@ -249,7 +249,7 @@ async function initialBuild(b: BuildPlan): Promise<BuildOutcome> {
 
 /** Stage (build transaction), then publish (publish transaction). */
 async function incrementalBuild(b: BuildPlan): Promise<BuildOutcome> {
-  const { client, models, options } = b;
+  const { client, models } = b;
   const since = b.since ?? -1;
   const results: ModelBuildResult[] = [];
   let deleted = 0;
@@ -282,7 +282,6 @@ async function incrementalBuild(b: BuildPlan): Promise<BuildOutcome> {
     await b.host.recordBuild(client, { since: b.since, coveredBefore: b.coveredBefore, endTick });
     await clearStaging(client);
   });
-  void options;
   return {
     endTick, rows: results.reduce((n, r) => n + r.rows, 0), deleted, flagsHealed, flagsDeleted, rebuiltModels: b.queued, published, models: results,
   };

@@ -137,7 +137,7 @@ export function registerPurge(program: Command): void {
       const options = { ...(await operationOptions(ctx, types, flags)), thenRebuild: !!flags.thenRebuild, force: !!flags.force, ifPresent: !!flags.ifPresent };
       if (flags.dryRun) {
         const plan = await withDatabase(ctx, (db) => planPurge(db, options));
-        ctx.out.result(plan, describeDryRun);
+        ctx.out.result(plan, (p) => (p.record_types.length ? describeDryRun(p) : 'nothing to purge: none of the types has rows (--if-present)'));
         return 0;
       }
       const result = await withDatabase(ctx, (db) => purgeRecordTypes(db, options));
