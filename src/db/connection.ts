@@ -180,6 +180,25 @@ export async function withTransaction<T>(client: pg.ClientBase, fn: (client: pg.
   }
 }
 
+/**
+ * Runs `fn` inside a savepoint of the transaction `client` is in, rolling back to it on any error.
+ * `name` is one of ours (a plain identifier, not quoted).
+ *
+ * @example
+ * await withSavepoint(client, 'sync_lookup_batch_1', () => client.query('delete from sync_lookup where id = $1', [id]));
+ */
+export async function withSavepoint<T>(client: pg.ClientBase, name: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  await client.query(`savepoint ${name}`);
+  try {
+    const result = await fn(client);
+    await client.query(`release savepoint ${name}`);
+    return result;
+  } catch (err) {
+    await client.query(`rollback to savepoint ${name}`).catch(() => {});
+    throw err;
+  }
+}
+
 /** The server process id of a client's session. */
 export async function backendPid(client: pg.ClientBase): Promise<number> {
   const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');

@@ -1,6 +1,7 @@
-import { ConfigError, LockNotAcquiredError } from '../db/errors.js';
+import { ConfigError } from '../db/errors.js';
+import { withLockRetries } from '../db/session.js';
 import type { MaintenanceEvent } from './events.js';
-import { isRetryableLockError, pause, throwIfAborted, type WorkSession } from './session.js';
+import type { WorkSession } from './session.js';
 
 /** How batches are sized and spaced. */
 export interface BatchTuning {
@@ -107,21 +108,13 @@ export async function runBatch<T>(
   session: WorkSession, tuning: BatchTuning, signal: AbortSignal | undefined, emit: (e: MaintenanceEvent) => void,
   fn: () => Promise<T>,
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    throwIfAborted(signal, 'the operation');
-    try {
-      return await session.unit(tuning.lockTimeoutMs, fn);
-    } catch (err) {
-      if (!isRetryableLockError(err)) throw err;
-      if (attempt >= tuning.lockAttempts) {
-        throw new LockNotAcquiredError('lock_timeout',
-          `a batch could not take its locks within ${tuning.lockTimeoutMs} ms in ${attempt} attempts; ` +
-          'another session holds conflicting locks (see pg_stat_activity); the job is resumable',
-          { attempts: attempt, lockTimeoutMs: tuning.lockTimeoutMs }, { cause: err });
-      }
-      const sleepMs = Math.min(5000, 100 * attempt) + Math.floor(Math.random() * 100);
-      emit({ type: 'lock_retry', attempt, attempts: tuning.lockAttempts, lock_timeout_ms: tuning.lockTimeoutMs, sleep_ms: sleepMs });
-      await pause(sleepMs, signal);
-    }
-  }
+  return withLockRetries(session, fn, {
+    lockTimeoutsMs: [tuning.lockTimeoutMs],
+    attempts: tuning.lockAttempts,
+    sleepMs: (attempt) => Math.min(5000, 100 * attempt) + Math.floor(Math.random() * 100),
+    exhausted: (attempts, lockTimeoutMs) => `a batch could not take its locks within ${lockTimeoutMs} ms in ${attempts} attempts; ` +
+      'another session holds conflicting locks (see pg_stat_activity); the job is resumable',
+    signal,
+    onRetry: emit,
+  });
 }

@@ -1,3 +1,5 @@
+import type { LockRetryEvent } from '../db/session.js';
+
 /** Progress of a record-type operation: rows done / total, rate and ETA. */
 export interface MaintenanceProgress {
   type: 'progress';
@@ -19,7 +21,7 @@ export type MaintenanceEvent =
   | { type: 'job_started'; job_id: number; operation: string; record_types: string[]; strategy: string }
   | { type: 'job_resumed'; job_id: number; operation: string; record_types: string[]; rows_done: number; phase: string }
   | { type: 'phase'; phase: string; detail: string }
-  | { type: 'lock_retry'; attempt: number; attempts: number; lock_timeout_ms: number; sleep_ms: number }
+  | LockRetryEvent
   | { type: 'analyze'; ran: boolean; target: string; ms: number; reason: string }
   | { type: 'vacuum_start'; target: string; sql: string }
   | { type: 'vacuum_done'; target: string; ms: number; dead_tuples_before: number; dead_tuples_after: number }

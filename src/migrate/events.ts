@@ -1,4 +1,5 @@
 import type { IndexBuildProgress } from '../db/index-progress.js';
+import type { LockRetryEvent } from '../db/session.js';
 
 /** What the runner reports while it works; the CLI renders these (bar, plain lines or JSON). */
 export type MigrationEvent =
@@ -9,7 +10,7 @@ export type MigrationEvent =
   | { type: 'tool_table_moved'; from: string; to: string; rows: number }
   /** A trigger a host's post-migration hook had put on one of the tool's tables, dropped (it reads columns the table lacks). */
   | { type: 'host_trigger_dropped'; trigger: string }
-  | { type: 'lock_retry'; attempt: number; attempts: number; lockTimeoutMs: number; sleepMs: number }
+  | LockRetryEvent
   | { type: 'advisory_lock_wait'; holderPid: number | null }
   | { type: 'invalid_index_dropped'; index: string }
   | { type: 'index_exists'; index: string }

@@ -1,10 +1,11 @@
 import type pg from 'pg';
-import { applySessionSettings, backendPid, cancelBackend, type Database } from '../db/connection.js';
+import { cancelBackend, type Database } from '../db/connection.js';
+import { openSession, type Session } from '../db/session.js';
 import {
   CancelledError, ConfigError, LockNotAcquiredError, MigrationError, SyncLookupError, toSyncLookupError,
 } from '../db/errors.js';
 import type { MigrationEvent } from './events.js';
-import { withLockRetries, type LockRetryOptions } from './lock-retries.js';
+import { withMigrationLockRetries, type LockRetryOptions } from './lock-retries.js';
 import { checksum, migrationContext, type Migration } from './migration.js';
 import { LEDGER_TABLE, ensureToolSchema, type ToolSchemaMove } from '../schema/tool.js';
 
@@ -116,10 +117,9 @@ function select(migrations: Migration[], to: string | undefined): Migration[] {
 export async function migrate(db: Database, options: MigrateOptions): Promise<MigrateResult> {
   const wanted = select(options.migrations, options.to);
   const emit = options.onEvent ?? (() => {});
-  const lease = await db.acquire();
-  const { client } = lease;
+  const session = await openSession(db, { purpose: 'migrate', lockTimeoutMs: 5000, statementTimeoutMs: 0 });
+  const { client } = session;
   try {
-    await applySessionSettings(client, { purpose: 'migrate', lockTimeoutMs: 5000, statementTimeoutMs: 0 });
     await takeAdvisoryLock(client, options.advisoryLockTimeoutMs ?? 30_000, emit, options.signal);
     try {
       const states = await migrationStatus(client, wanted);
@@ -141,9 +141,9 @@ export async function migrate(db: Database, options: MigrateOptions): Promise<Mi
         return result;
       }
       reportMove(await ensureToolSchema(client), emit);
-      await ensureLedger(client, options);
+      await ensureLedger(session, options);
       for (const m of pending) {
-        result.applied.push(await applyOne(db, client, m, options, emit));
+        result.applied.push(await applyOne(session, m, options, emit));
         result.pending.shift();
       }
       return result;
@@ -151,7 +151,7 @@ export async function migrate(db: Database, options: MigrateOptions): Promise<Mi
       await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [ADVISORY_LOCK_KEY]).catch(() => {});
     }
   } finally {
-    await lease.release();
+    await session.close();
   }
 }
 
@@ -195,8 +195,8 @@ function reportMove(moved: ToolSchemaMove, emit: (e: MigrationEvent) => void): v
   for (const trigger of moved.droppedTriggers) emit({ type: 'host_trigger_dropped', trigger });
 }
 
-async function ensureLedger(client: pg.ClientBase, options: MigrateOptions): Promise<void> {
-  await withLockRetries(client, (c) => c.query(
+async function ensureLedger(session: Session, options: MigrateOptions): Promise<void> {
+  await withMigrationLockRetries(session, () => session.client.query(
     `create table if not exists ${LEDGER_TABLE} (
        name text primary key,
        checksum text not null,
@@ -213,8 +213,9 @@ async function record(client: pg.ClientBase, m: Migration, durationMs: number, a
 }
 
 async function applyOne(
-  db: Database, client: pg.ClientBase, m: Migration, options: MigrateOptions, emit: (e: MigrationEvent) => void,
+  session: Session, m: Migration, options: MigrateOptions, emit: (e: MigrationEvent) => void,
 ): Promise<MigrateResult['applied'][number]> {
+  const { db, client, pid } = session;
   if (options.adopt && m.adoptable && (await m.adoptable(client))) {
     await record(client, m, 0, true);
     emit({ type: 'migration_adopted', name: m.name });
@@ -222,14 +223,14 @@ async function applyOne(
   }
   const started = Date.now();
   emit({ type: 'migration_start', name: m.name, transactional: m.transaction });
-  const pid = await backendPid(client);
+  // Cancels whichever statement of the migration runs (it runs many, on `client` directly).
   const onAbort = () => { void cancelBackend(db, pid).catch(() => {}); };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const ctx = migrationContext(db, client, m, emit, options.signal);
   try {
     if (options.signal?.aborted) throw new CancelledError();
     if (m.transaction) {
-      await withLockRetries(client, async () => {
+      await withMigrationLockRetries(session, async () => {
         ctx.completed.length = 0;
         await m.up(ctx);
         await record(client, m, Date.now() - started, false);

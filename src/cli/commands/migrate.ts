@@ -32,7 +32,7 @@ export function renderMigrationEvent(out: Output, e: MigrationEvent): void {
     case 'host_trigger_dropped':
       return out.event(e, `dropped trigger ${e.trigger}: a host hook added it; it reads columns the tool's table does not have`);
     case 'lock_retry':
-      return out.event(e, `lock not granted within ${e.lockTimeoutMs} ms (attempt ${e.attempt}/${e.attempts}); retrying in ${e.sleepMs} ms`);
+      return out.event(e, `lock not granted within ${e.lock_timeout_ms} ms (attempt ${e.attempt}/${e.attempts}); retrying in ${e.sleep_ms} ms`);
     case 'advisory_lock_wait':
       return out.event(e, `waiting for another migrate run${e.holderPid ? ` (pid ${e.holderPid})` : ''} to finish …`);
     case 'invalid_index_dropped':
