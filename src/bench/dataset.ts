@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { applySessionSettings, type Database, type Lease } from '../db/connection.js';
+import { applySessionSettings, withTransaction, type Database, type Lease } from '../db/connection.js';
 import { toSyncLookupError } from '../db/errors.js';
 import { quoteIdent } from '../db/quote.js';
 import { ModelRegistry, builtinRegistry, type ModelDefinition } from '../lookup/registry.js';
@@ -150,15 +150,10 @@ export async function saveTypeRows(data: BenchData, key: string, types: string[]
   const { rows: [exists] } = await data.control.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`,
     [`${BENCH_SCHEMA}.saved_${key}`]);
   if (!exists?.ok) {
-    await data.control.query('begin');
-    try {
-      await data.control.query(`create table ${table} (like ${quoteIdent(LOOKUP_TABLE)})`);
-      await data.control.query(`insert into ${table} select * from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [types]);
-      await data.control.query('commit');
-    } catch (err) {
-      await data.control.query('rollback').catch(() => {});
-      throw toSyncLookupError(err);
-    }
+    await withTransaction(data.control, async (c) => {
+      await c.query(`create table ${table} (like ${quoteIdent(LOOKUP_TABLE)})`);
+      await c.query(`insert into ${table} select * from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [types]);
+    }).catch((err: unknown) => { throw toSyncLookupError(err); });
   }
   const { rows } = await data.control.query<{ n: string }>(`select count(*)::text as n from ${table}`);
   return Number(rows[0]?.n ?? 0);

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { withClient, type Database } from '../db/connection.js';
+import { withClient, withTransaction, type Database } from '../db/connection.js';
 import { CancelledError, ConfigError, toSyncLookupError } from '../db/errors.js';
 import { quoteIdent } from '../db/quote.js';
 import { buildLookup, type BuildEvent, type BuildResult } from '../lookup/build.js';
@@ -82,8 +82,7 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
   // dirty every page again to set hint bits. Autovacuum stays off the tables until the seed has finished.
   await withClient(db, { purpose: 'seed', lockTimeoutMs: 30_000 }, async (client) => {
     await client.query(`SELECT set_config('synchronous_commit', 'off', false)`);
-    await client.query('BEGIN');
-    try {
+    await withTransaction(client, async () => {
       await resetLookup(client);
       await setupSourceTables(client, registry, { replace: true, deferIndexes: true });
       for (const m of registry.models) await client.query(`ALTER TABLE ${quoteIdent(m.name)} SET (autovacuum_enabled = false)`);
@@ -91,11 +90,7 @@ export async function seedDatabase(db: Database, options: SeedOptions): Promise<
       await advanceClockTo(client, maxTick + 1);
       // The initial build's joins read the parents' tables: give the planner their sizes.
       await client.query(`ANALYZE ${registry.models.map((m) => quoteIdent(m.name)).join(', ')}`);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw toSyncLookupError(err);
-    }
+    }).catch((err: unknown) => { throw toSyncLookupError(err); });
   });
   const loadMs = Date.now() - loadStart;
   checkAborted(options.signal);

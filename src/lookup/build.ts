@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { backendPid, cancellableQuery, withClient, withTransaction, type Database } from '../db/connection.js';
+import { withTransaction, type Database } from '../db/connection.js';
+import { withSession, type Session } from '../db/session.js';
 import { CancelledError, LockNotAcquiredError, toSyncLookupError } from '../db/errors.js';
 import { LOOKUP_TABLE, STAGED_TICK } from '../schema/sync-lookup.js';
 import type { ModelDefinition, ModelRegistry } from './registry.js';
@@ -120,15 +121,14 @@ export interface BuildResult {
   models: ModelBuildResult[];
 }
 
-async function run<R extends pg.QueryResultRow>(db: Database, client: pg.ClientBase, pid: number, q: SqlQuery, signal?: AbortSignal): Promise<pg.QueryResult<R>> {
-  return cancellableQuery<R>(db, client, pid, q.text, q.values, signal);
+async function run<R extends pg.QueryResultRow>(session: Session, q: SqlQuery, signal?: AbortSignal): Promise<pg.QueryResult<R>> {
+  return session.query<R>(q.text, q.values, signal);
 }
 
 /** What one build works with, gathered before it writes anything. */
 interface BuildPlan {
-  db: Database;
+  session: Session;
   client: pg.ClientBase;
-  pid: number;
   host: Host;
   models: ModelDefinition[];
   since: number | null;
@@ -151,7 +151,8 @@ interface BuildPlan {
 export async function buildLookup(db: Database, options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const emit = options.onEvent ?? (() => {});
-  return withClient(db, { purpose: 'build', lockTimeoutMs: options.tockLockTimeoutMs ?? 30_000 }, async (client) => {
+  return withSession(db, { purpose: 'build', lockTimeoutMs: options.tockLockTimeoutMs ?? 30_000 }, async (session) => {
+    const { client } = session;
     await prepareLookupSession(client);
     const host = options.host ?? (await resolveHost(client)).host;
     await host.assertReady(client);
@@ -174,7 +175,7 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
       await assertPublishable(client, host, { tick: coveredBefore, what: 'build' });
       emit({ type: 'build_start', sinceTick: since ?? -1, endTick: coveredBefore, initial: since === null, host: host.name });
       const plan: BuildPlan = {
-        db, client, pid: await backendPid(client), host, models, since, coveredBefore, queued,
+        session, client, host, models, since, coveredBefore, queued,
         flags: await hasColumn(client, { schema: 'public', name: LOOKUP_TABLE }, 'needs_rebuild'), options, emit,
       };
       const done = empty ? await initialBuild(plan) : await incrementalBuild(plan);
@@ -207,7 +208,7 @@ type BuildOutcome = Omit<BuildResult, 'host' | 'sinceTick' | 'coveredBefore' | '
 
 /** The first build on an empty lookup: every model inserted at the publish tick in one transaction. */
 async function initialBuild(b: BuildPlan): Promise<BuildOutcome> {
-  const { db, client, pid, models, options, emit } = b;
+  const { session, client, models, options, emit } = b;
   const results: ModelBuildResult[] = [];
   let endTick = 0;
   await withTransaction(client, async () => {
@@ -217,7 +218,7 @@ async function initialBuild(b: BuildPlan): Promise<BuildOutcome> {
     if (options.history) {
       // The sort of every row happens in memory where it fits (a wide-row sort spilling to disk is slower).
       await client.query(`SELECT set_config('work_mem', '2GB', true)`);
-      const r = await run<{ record_type: string; rows: number }>(db, client, pid, insertLookupRowsInTickOrder(models, { beforeTick: b.coveredBefore }), options.signal);
+      const r = await run<{ record_type: string; rows: number }>(session, insertLookupRowsInTickOrder(models, { beforeTick: b.coveredBefore }), options.signal);
       const counts = new Map(r.rows.map((x) => [x.record_type, x.rows]));
       const durationMs = null; // one statement wrote every model: no model has a time of its own
       for (const model of models) {
@@ -230,14 +231,14 @@ async function initialBuild(b: BuildPlan): Promise<BuildOutcome> {
         checkAborted(options.signal);
         emit({ type: 'model_start', model: model.name });
         const t0 = Date.now();
-        const r = await run(db, client, pid, insertLookupRows(model, { lookupTick: endTick, beforeTick: b.coveredBefore }), options.signal);
+        const r = await run(session, insertLookupRows(model, { lookupTick: endTick, beforeTick: b.coveredBefore }), options.signal);
         results.push({ model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
         emit({ type: 'model_done', model: model.name, rows: r.rowCount ?? 0, durationMs: Date.now() - t0 });
       }
     }
     for (const sql of restore) {
       checkAborted(options.signal);
-      await run(db, client, pid, { text: sql, values: [] }, options.signal);
+      await run(session, { text: sql, values: [] }, options.signal);
     }
     await b.host.applyDeletes(client, { types: models.map((m) => m.name), since: -1, before: b.coveredBefore });
     await b.host.dequeueModels(client, b.queued);
@@ -278,7 +279,7 @@ async function incrementalBuild(b: BuildPlan): Promise<BuildOutcome> {
   await withTransaction(client, async () => {
     endTick = await b.host.publishTick(client, b.coveredBefore);
     await assertPublishable(client, b.host, { tick: endTick, sourceStartTick: b.since });
-    published = (await run(b.db, client, b.pid, publishStagedRows(endTick))).rowCount ?? 0;
+    published = (await run(b.session, publishStagedRows(endTick))).rowCount ?? 0;
     await b.host.recordBuild(client, { since: b.since, coveredBefore: b.coveredBefore, endTick });
     await clearStaging(client);
   });
@@ -302,7 +303,7 @@ async function stageModel(b: BuildPlan, model: ModelDefinition, o: { sinceTick: 
     const q = upsertLookupRows(model, {
       lookupTick: STAGED_TICK, sinceTick: o.sinceTick, beforeTick: b.coveredBefore, limit: chunkRows, clearFlags: b.flags, ...(after ? { after } : {}),
     });
-    const { rows: [r] } = await run<{ rows: number; last_tick: string | null; last_id: string | null }>(b.db, b.client, b.pid, q, b.options.signal);
+    const { rows: [r] } = await run<{ rows: number; last_tick: string | null; last_id: string | null }>(b.session, q, b.options.signal);
     const n = r?.rows ?? 0;
     total += n;
     if (n > 0) b.emit({ type: 'model_chunk', model: model.name, rows: n, totalRows: total });
@@ -320,12 +321,12 @@ async function healFlags(b: BuildPlan, model: ModelDefinition): Promise<{ healed
   const idType = await sourceIdType(b.client, model.name);
   for (;;) {
     checkAborted(b.options.signal);
-    const { rows } = await run<{ record_id: string }>(b.db, b.client, b.pid, flaggedRecordIds(model.name, 5000), b.options.signal);
+    const { rows } = await run<{ record_id: string }>(b.session, flaggedRecordIds(model.name, 5000), b.options.signal);
     if (!rows.length) break;
     const ids = rows.map((r) => r.record_id);
     const cast = castableIdType(idType, ids);
     const q = healFlaggedRows(model, { ids, ...(cast && model.recordId === undefined ? { idType: cast } : {}) });
-    const { rows: [r] } = await run<{ healed: number; deleted: number }>(b.db, b.client, b.pid, q, b.options.signal);
+    const { rows: [r] } = await run<{ healed: number; deleted: number }>(b.session, q, b.options.signal);
     total.healed += r?.healed ?? 0;
     total.deleted += r?.deleted ?? 0;
     if ((r?.healed ?? 0) + (r?.deleted ?? 0) === 0) break; // nothing changed: never loop on the same rows

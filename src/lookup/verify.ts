@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { backendPid, cancellableQuery, withClient, type Database } from '../db/connection.js';
+import type { Database } from '../db/connection.js';
+import { withSession, type Session } from '../db/session.js';
 import { quoteIdent } from '../db/quote.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import { hasColumn, resolveTable } from '../db/catalog.js';
@@ -113,13 +114,13 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
   const started = Date.now();
   options.registry.select(options.types); // unknown names: ConfigError before connecting
   const max = options.examples ?? 10;
-  return withClient(db, { purpose: 'verify' }, async (client) => {
+  return withSession(db, { purpose: 'verify' }, async (session) => {
+    const { client } = session;
     await prepareLookupSession(client);
     const host = options.host ?? (await resolveHost(client)).host;
     await host.assertReady(client);
     const models = applyHost(options.registry, host).select(options.types);
     await assertSourceTables(client, models);
-    const pid = await backendPid(client);
     const lastEndTick = await lastPublishedTick(client);
     const since = await host.since(client);
     const queryOptions: VerifyQueryOptions = {
@@ -131,7 +132,7 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
     const reports: ModelVerifyReport[] = [];
     for (const [index, model] of models.entries()) {
       options.onProgress?.({ type: 'verify_model', model: model.name, index, total: models.length });
-      const report = await verifyModel({ db, client, pid, signal: options.signal }, model, queryOptions);
+      const report = await verifyModel(session, options.signal, model, queryOptions);
       if (report.pending > 0) await reportAheadOfClock(client, model.name, await host.currentTick(client), report, max);
       for (const [kind, p] of Object.entries(report.problems)) {
         addExample(totals, kind as VerifyProblemKind, p.count, p.examples.map((id) => `${model.name}:${id}`), max);
@@ -153,7 +154,7 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
     }
     async function reportStaged() {
         const q = stagedRowsQuery({ types: models.map((m) => m.name), examples: max });
-        const { rows } = await cancellableQuery<{ record_type: string; count: string; examples: string[] }>(db, client, pid, q.text, q.values, options.signal);
+        const { rows } = await session.query<{ record_type: string; count: string; examples: string[] }>(q.text, q.values, options.signal);
         for (const r of rows) {
           const report = reports.find((m) => m.model === r.record_type);
           if (report) addExample(report.problems, 'staged', Number(r.count), r.examples, max);
@@ -172,11 +173,11 @@ export async function verifyLookup(db: Database, options: VerifyOptions): Promis
 
 /** One model's comparison, and for differing rows the columns that differ (over a sample). */
 async function verifyModel(
-  s: { db: Database; client: pg.ClientBase; pid: number; signal: AbortSignal | undefined }, model: ModelDefinition, o: VerifyQueryOptions,
+  session: Session, signal: AbortSignal | undefined, model: ModelDefinition, o: VerifyQueryOptions,
 ): Promise<ModelVerifyReport> {
   const t0 = Date.now();
   const q = verifyModelQuery(model, o);
-  const { rows } = await cancellableQuery<{ problem: string; count: string; examples: string[]; sample: string[] }>(s.db, s.client, s.pid, q.text, q.values, s.signal);
+  const { rows } = await session.query<{ problem: string; count: string; examples: string[]; sample: string[] }>(q.text, q.values, signal);
   const report: ModelVerifyReport = { model: model.name, pending: 0, pendingRebuild: 0, problems: {}, differences: [], durationMs: 0 };
   const differing: string[] = [];
   for (const r of rows) {
@@ -187,7 +188,7 @@ async function verifyModel(
   }
   if (differing.length) {
     const c = verifyColumnsQuery(model, differing);
-    report.differences = (await cancellableQuery<ColumnDifference>(s.db, s.client, s.pid, c.text, c.values, s.signal)).rows;
+    report.differences = (await session.query<ColumnDifference>(c.text, c.values, signal)).rows;
   }
   report.durationMs = Date.now() - t0;
   return report;
