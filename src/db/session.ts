@@ -230,7 +230,8 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
 
 /** Sleeps `ms`, waking early (without throwing) when `signal` aborts. */
 export async function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return;
+  // An abort that came before the pause began fires no event: it would sleep the whole time.
+  if (ms <= 0 || signal?.aborted) return;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
     function done() { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); }
