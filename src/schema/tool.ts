@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { withSavepoint, withTransaction } from '../db/connection.js';
 import { quoteIdent } from '../db/quote.js';
 
 /*
@@ -62,42 +63,37 @@ export async function ensureToolSchema(client: pg.ClientBase): Promise<ToolSchem
   if (!(await needsWork(client))) return moved;
   // Inside a caller's transaction (a migration tool's) the move becomes a savepoint of it.
   const { rows: [tx] } = await client.query<{ inside: boolean }>(`SELECT now() <> statement_timestamp() AS inside`);
-  const [begin, commit, rollback] = tx?.inside
-    ? ['SAVEPOINT sync_lookup_tool_schema', 'RELEASE SAVEPOINT sync_lookup_tool_schema', 'ROLLBACK TO SAVEPOINT sync_lookup_tool_schema']
-    : ['BEGIN', 'COMMIT', 'ROLLBACK'];
-  await client.query(begin);
-  try {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('sync-lookup:tool-schema', 0))`);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${TOOL_SCHEMA}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${SETTINGS_TABLE} (key text PRIMARY KEY, value text NOT NULL)`);
-    for (const [legacy, current] of LEGACY_TABLES) {
-      const { rows: [t] } = await client.query<{ legacy: boolean; current: boolean }>(
-        `SELECT to_regclass($1) IS NOT NULL AS legacy, to_regclass($2) IS NOT NULL AS current`, [`public.${legacy}`, table(current)]);
-      if (!t?.legacy || t.current) continue;
-      for (const trigger of await hostTriggers(client, legacy)) {
-        await client.query(`DROP TRIGGER ${quoteIdent(trigger)} ON public.${quoteIdent(legacy)}`);
-        moved.droppedTriggers.push(`${trigger} on public.${legacy}`);
-      }
-      await client.query(`ALTER TABLE public.${quoteIdent(legacy)} SET SCHEMA ${TOOL_SCHEMA}`);
-      await client.query(`ALTER TABLE ${TOOL_SCHEMA}.${quoteIdent(legacy)} RENAME TO ${quoteIdent(current)}`);
-      const { rows: [n] } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table(current)}`);
-      moved.tables.push({ from: `public.${legacy}`, to: table(current), rows: n?.n ?? 0 });
-    }
-    for (const fn of LEGACY_FUNCTIONS) {
-      const { rows: [f] } = await client.query<{ legacy: boolean; current: boolean }>(
-        `SELECT to_regprocedure($1) IS NOT NULL AS legacy, to_regprocedure($2) IS NOT NULL AS current`,
-        [`public.${fn}()`, `${TOOL_SCHEMA}.${fn}()`]);
-      if (!f?.legacy || f.current) continue;
-      // Triggers refer to the function by oid: they follow it into the schema.
-      await client.query(`ALTER FUNCTION public.${quoteIdent(fn)}() SET SCHEMA ${TOOL_SCHEMA}`);
-      moved.functions.push(fn);
-    }
-    await client.query(commit);
-  } catch (err) {
-    await client.query(rollback).catch(() => {});
-    throw err;
-  }
+  const work = () => moveLegacy(client, moved);
+  await (tx?.inside ? withSavepoint(client, 'sync_lookup_tool_schema', work) : withTransaction(client, work));
   return moved;
+}
+
+async function moveLegacy(client: pg.ClientBase, moved: ToolSchemaMove): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('sync-lookup:tool-schema', 0))`);
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${TOOL_SCHEMA}`);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${SETTINGS_TABLE} (key text PRIMARY KEY, value text NOT NULL)`);
+  for (const [legacy, current] of LEGACY_TABLES) {
+    const { rows: [t] } = await client.query<{ legacy: boolean; current: boolean }>(
+      `SELECT to_regclass($1) IS NOT NULL AS legacy, to_regclass($2) IS NOT NULL AS current`, [`public.${legacy}`, table(current)]);
+    if (!t?.legacy || t.current) continue;
+    for (const trigger of await hostTriggers(client, legacy)) {
+      await client.query(`DROP TRIGGER ${quoteIdent(trigger)} ON public.${quoteIdent(legacy)}`);
+      moved.droppedTriggers.push(`${trigger} on public.${legacy}`);
+    }
+    await client.query(`ALTER TABLE public.${quoteIdent(legacy)} SET SCHEMA ${TOOL_SCHEMA}`);
+    await client.query(`ALTER TABLE ${TOOL_SCHEMA}.${quoteIdent(legacy)} RENAME TO ${quoteIdent(current)}`);
+    const { rows: [n] } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table(current)}`);
+    moved.tables.push({ from: `public.${legacy}`, to: table(current), rows: n?.n ?? 0 });
+  }
+  for (const fn of LEGACY_FUNCTIONS) {
+    const { rows: [f] } = await client.query<{ legacy: boolean; current: boolean }>(
+      `SELECT to_regprocedure($1) IS NOT NULL AS legacy, to_regprocedure($2) IS NOT NULL AS current`,
+      [`public.${fn}()`, `${TOOL_SCHEMA}.${fn}()`]);
+    if (!f?.legacy || f.current) continue;
+    // Triggers refer to the function by oid: they follow it into the schema.
+    await client.query(`ALTER FUNCTION public.${quoteIdent(fn)}() SET SCHEMA ${TOOL_SCHEMA}`);
+    moved.functions.push(fn);
+  }
 }
 
 async function needsWork(client: pg.ClientBase): Promise<boolean> {
