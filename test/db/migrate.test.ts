@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { withClient } from '../../src/db/connection.js';
 import { MigrationError } from '../../src/db/errors.js';
 import { sqlMigration } from '../../src/migrate/migration.js';
+import type { MigrationEvent } from '../../src/migrate/events.js';
+import { ensureJobsTable } from '../../src/maintenance/jobs.js';
 import { migrate, migrationStatus } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
 import { PLAIN_SCHEMA_SQL } from '../../src/schema/sync-lookup.js';
@@ -69,6 +71,29 @@ describe.runIf(hasServer())('migrate', () => {
     ]);
     const { rows } = await t.query(`select count(*)::int as n from pg_indexes where tablename = 'sync_lookup'`);
     expect(rows[0]!.n).toBe(6);
+  });
+
+  it('moves the ledger and jobs an earlier version kept in public into sync_lookup_tool, rows kept, dropping triggers a host hook added', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations() });
+    await withClient(t.db, { purpose: 'test' }, (c) => ensureJobsTable(c));
+    await t.query(`insert into sync_lookup_tool.jobs (operation, record_types, status, cursor) values ('purge', '{notes}', 'done', '{}')`);
+    // The layout of an earlier version: both tables in public, and a hook's trigger on each that reads NEW.id.
+    await t.query(`alter table sync_lookup_tool.migrations set schema public; alter table public.migrations rename to sync_lookup_migrations;
+                   alter table sync_lookup_tool.jobs set schema public; alter table public.jobs rename to sync_lookup_jobs;
+                   drop schema sync_lookup_tool cascade;
+                   create function notify_changed() returns trigger language plpgsql as $$ begin perform pg_notify('c', NEW.id::text); return NEW; end $$;
+                   create trigger notify_changed after insert or update on sync_lookup_migrations for each row execute function notify_changed();
+                   create trigger notify_changed after insert or update on sync_lookup_jobs for each row execute function notify_changed();`);
+    const events: MigrationEvent[] = [];
+    const r = await migrate(t.db, { migrations: [...builtinMigrations(), sqlMigration({ name: '0100_after_move', sql: 'select 1' })], onEvent: (e) => events.push(e) });
+    expect(r.applied.map((a) => a.name)).toEqual(['0100_after_move']);
+    expect(events).toContainEqual({ type: 'tool_table_moved', from: 'public.sync_lookup_migrations', to: 'sync_lookup_tool.migrations', rows: 4 });
+    expect(events).toContainEqual({ type: 'tool_table_moved', from: 'public.sync_lookup_jobs', to: 'sync_lookup_tool.jobs', rows: 1 });
+    expect(events.filter((e) => e.type === 'host_trigger_dropped')).toHaveLength(2);
+    const { rows: [after] } = await t.query(`select (select count(*)::int from sync_lookup_tool.migrations) as ledger, (select count(*)::int from sync_lookup_tool.jobs) as jobs,
+      to_regclass('public.sync_lookup_migrations') as old_ledger, to_regclass('public.sync_lookup_jobs') as old_jobs`);
+    expect(after).toEqual({ ledger: 5, jobs: 1, old_ledger: null, old_jobs: null });
   });
 
   it('refuses to adopt a table whose shape differs, naming the difference', async () => {
