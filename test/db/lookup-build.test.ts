@@ -136,7 +136,10 @@ describe.runIf(hasServer())('lookup build, seed and verify', () => {
     const t = await seeded(300, 5);
     await withClient(t.db, { purpose: 'test' }, async (c) => {
       expect(await tryBuildLock(c)).toBe(true);
-      await expect(buildLookup(t.db, { registry })).rejects.toBeInstanceOf(LockNotAcquiredError);
+      // A build waits for the lock (a rebuild batch releases it soon); one that never comes is refused after the wait.
+      const started = Date.now();
+      await expect(buildLookup(t.db, { registry, buildLockWaitMs: 500 })).rejects.toBeInstanceOf(LockNotAcquiredError);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(500);
     });
     await expect(buildLookup(t.db, { registry })).resolves.toMatchObject({ rows: 0 });
   });
