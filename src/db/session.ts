@@ -3,6 +3,7 @@ import {
   applySessionSettings, backendPid, cancellableQuery, databaseFromPool, withSavepoint, withTransaction,
   type Database, type Lease, type SessionSettings,
 } from './connection.js';
+import { assertSessionPinned } from './advisory.js';
 import { CancelledError, ConfigError, LockNotAcquiredError, SqlState, isPgError, toSyncLookupError } from './errors.js';
 
 /*
@@ -72,10 +73,14 @@ function singleClientDatabase(client: pg.ClientBase): Database {
   };
 }
 
-/** Leases a connection of our own and applies `settings`. */
-async function leaseWithSettings(db: Database, settings: SessionSettings): Promise<Lease> {
+/**
+ * Leases a connection of our own, proves its statements stay on one backend (a transaction-mode pooler is
+ * refused before any setting or lock could leak onto a pooled backend), and applies `settings`.
+ */
+async function leaseWithSettings(db: Database, settings: SessionSettings, key: object): Promise<Lease> {
   const lease = await db.acquire();
   try {
+    await assertSessionPinned(db, lease.client, key);
     await applySessionSettings(lease.client, settings);
   } catch (err) {
     await lease.release();
@@ -120,7 +125,7 @@ export async function openSession(target: SessionTarget, settings: SessionSettin
   let restore: (() => Promise<void>) | undefined;
   if (isDatabase(target) || isPool(target)) {
     db = isDatabase(target) ? target : databaseFromPool(target);
-    lease = await leaseWithSettings(db, settings);
+    lease = await leaseWithSettings(db, settings, target);
   } else {
     db = singleClientDatabase(target);
     lease = await db.acquire();

@@ -1,3 +1,4 @@
+import { unlessUnlockFailed } from '../db/advisory.js';
 import type pg from 'pg';
 import { withTransaction, type Database } from '../db/connection.js';
 import { withSession, type Session } from '../db/session.js';
@@ -182,7 +183,7 @@ export async function buildLookup(db: Database, options: BuildOptions): Promise<
       emit({ type: 'publish', rows: done.published, endTick: done.endTick });
       return { sinceTick: since ?? -1, coveredBefore, ...done, initial: since === null, direct: empty, host: host.name, durationMs: Date.now() - started };
     } finally {
-      await releaseBuildLock(client).catch(() => {});
+      await releaseBuildLock(client).catch(unlessUnlockFailed);
     }
   });
 }

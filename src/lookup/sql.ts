@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { advisoryUnlock, tryAdvisoryLock } from '../db/advisory.js';
 import { SqlState, isPgError } from '../db/errors.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { LOOKUP_TABLE, STAGED_TICK, TICKS_TABLE } from '../schema/sync-lookup.js';
@@ -36,8 +37,7 @@ export const BUILD_LOCK_KEY = 'sync-lookup:build';
  * if (!(await tryBuildLock(client))) throw new LockNotAcquiredError('build_running', 'a build is running');
  */
 export async function tryBuildLock(client: pg.ClientBase): Promise<boolean> {
-  const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [BUILD_LOCK_KEY]);
-  return !!rows[0]?.ok;
+  return tryAdvisoryLock(client, BUILD_LOCK_KEY);
 }
 
 /**
@@ -63,9 +63,12 @@ export async function waitBuildLock(client: pg.ClientBase, waitMs: number): Prom
   }
 }
 
-/** Releases the build lock taken by `tryBuildLock` on the same session. */
+/**
+ * Releases the build lock taken by `tryBuildLock` on the same session; throws SyncLookupError
+ * `advisory_unlock_failed` when this backend did not hold it (see `advisoryUnlock`).
+ */
 export async function releaseBuildLock(client: pg.ClientBase): Promise<void> {
-  await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [BUILD_LOCK_KEY]);
+  await advisoryUnlock(client, BUILD_LOCK_KEY, 'the build lock');
 }
 
 /**

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { advisoryLockHolder, advisoryUnlock, tryAdvisoryLock, unlessUnlockFailed } from '../db/advisory.js';
 import { ConfigError, LockNotAcquiredError, SqlState, isPgError } from '../db/errors.js';
 import type { Database } from '../db/connection.js';
 import { withClient } from '../db/connection.js';
@@ -102,18 +103,14 @@ export async function lockRecordTypes(client: pg.ClientBase, types: string[]): P
   const taken: string[] = [];
   const unlock = async () => {
     for (const t of taken.reverse()) {
-      await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [lockKey(t)]).catch(() => {});
+      await advisoryUnlock(client, lockKey(t), `the lock of record type ${JSON.stringify(t)}`).catch(unlessUnlockFailed);
     }
   };
   for (const type of [...types].sort()) {
-    const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [lockKey(type)]);
-    if (rows[0]?.ok) { taken.push(type); continue; }
+    if (await tryAdvisoryLock(client, lockKey(type))) { taken.push(type); continue; }
     await unlock();
-    const { rows: holders } = await client.query<{ pid: number; app: string | null }>(
-      `select l.pid, a.application_name as app from pg_locks l left join pg_stat_activity a on a.pid = l.pid
-        where l.locktype = 'advisory' and l.granted
-          and ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0) limit 1`, [lockKey(type)]);
-    const holder = holders[0];
+    const seen = await advisoryLockHolder(client, lockKey(type));
+    const holder = seen ? { pid: seen.pid, app: seen.applicationName } : undefined;
     let job: { id: number; operation: string } | undefined;
     if (holder && (await jobsTableExists(client))) {
       const { rows: jobs } = await client.query<{ id: string; operation: string }>(

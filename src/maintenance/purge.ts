@@ -1,3 +1,4 @@
+import { unlessUnlockFailed } from '../db/advisory.js';
 import type pg from 'pg';
 import { quoteIdent, quoteQualified, type QualifiedName } from '../db/quote.js';
 import type { ModelRegistry } from '../lookup/registry.js';
@@ -275,7 +276,7 @@ async function underBuildLock(h: JobHandle, fn: () => Promise<void>): Promise<vo
     if (first) h.cursor.state.sweepAboveTick = locked ? await clockTick(h.session.client) : null;
     await fn();
   } finally {
-    if (locked) await releaseBuildLock(h.session.client).catch(() => {});
+    if (locked) await releaseBuildLock(h.session.client).catch(unlessUnlockFailed);
   }
 }
 

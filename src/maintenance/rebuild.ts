@@ -1,3 +1,4 @@
+import { unlessUnlockFailed } from '../db/advisory.js';
 import type pg from 'pg';
 import { LockNotAcquiredError } from '../db/errors.js';
 import { quoteIdent, type QualifiedName } from '../db/quote.js';
@@ -176,7 +177,7 @@ async function withBuildLock<T>(h: JobHandle, waitMs: number, fn: () => Promise<
   try {
     return await fn();
   } finally {
-    await releaseBuildLock(h.session.client).catch(() => {});
+    await releaseBuildLock(h.session.client).catch(unlessUnlockFailed);
   }
 }
 

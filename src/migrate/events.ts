@@ -1,3 +1,4 @@
+import type { AdvisoryLockHolder } from '../db/advisory.js';
 import type { IndexBuildProgress } from '../db/index-progress.js';
 import type { LockRetryEvent } from '../db/session.js';
 
@@ -11,7 +12,8 @@ export type MigrationEvent =
   /** A trigger a host's post-migration hook had put on one of the tool's tables, dropped (it reads columns the table lacks). */
   | { type: 'host_trigger_dropped'; trigger: string }
   | LockRetryEvent
-  | { type: 'advisory_lock_wait'; holderPid: number | null }
+  /** The migration lock is held; `holderIsMigrate` only when the holder's session is a sync-lookup migrate run. */
+  | { type: 'advisory_lock_wait'; holderPid: number | null; holder: AdvisoryLockHolder | null; holderIsMigrate: boolean }
   | { type: 'invalid_index_dropped'; index: string }
   | { type: 'index_exists'; index: string }
   | { type: 'index_build_start'; index: string; sql: string }

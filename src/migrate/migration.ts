@@ -3,11 +3,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
-import type { Database } from '../db/connection.js';
+import { serverVersion, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import { createIndexSql, dropIndexSql, type IndexSpec } from '../db/index-ddl.js';
 import { createIndexConcurrently, type IndexBuildResult } from './concurrent-index.js';
 import type { MigrationEvent } from './events.js';
+import { parseSqlFile, sqlFileProblems, type SqlFile } from './sql-file.js';
+import { runSqlFile } from './sql-run.js';
 
 /** What a migration's `up` gets from the runner. */
 export interface MigrationContext {
@@ -38,6 +40,11 @@ export interface Migration {
   up(ctx: MigrationContext): Promise<void>;
   /** For `--adopt`: true when what this migration creates already exists in its shape. */
   adoptable?(client: pg.ClientBase): Promise<boolean>;
+  /**
+   * Checked for every pending migration before any runs (also under `--dry-run`): throws ConfigError when
+   * the migration cannot keep the promise of its mode on this server (a `.sql` file's statements).
+   */
+  preflight?(client: pg.ClientBase): Promise<void>;
 }
 
 /** sha256 of a migration's source, hex. */
@@ -46,20 +53,32 @@ export function checksum(source: string): string {
 }
 
 /**
- * A migration made of SQL text, run as one simple-protocol query (several statements allowed).
+ * A migration made of SQL text, split into statements with PostgreSQL's parser and run one by one: all in
+ * one transaction, or (`transaction: false`) each committing on its own, concurrent index statements
+ * through the built-in index path. `preflight` refuses statements that cannot keep that promise.
  *
  * @example
  * sqlMigration({ name: '0003_x', sql: 'create table x (id int)' })
  */
-export function sqlMigration(options: { name: string; sql: string; transaction?: boolean; source?: string }): Migration {
+export function sqlMigration(options: { name: string; sql: string; transaction?: boolean; source?: string; file?: string }): Migration {
+  const transactional = options.transaction ?? true;
+  const label = options.file ?? options.name;
+  let parsed: Promise<SqlFile> | undefined;
+  const read = () => (parsed ??= parseSqlFile(options.sql, label).then((f) => ({ ...f, transactional })));
   return {
     name: options.name,
-    transaction: options.transaction ?? true,
+    transaction: transactional,
     source: options.source ?? options.sql,
     plan: [options.sql],
+    async preflight(client) {
+      const problems = sqlFileProblems(await read(), (await serverVersion(client)).num);
+      if (!problems.length) return;
+      throw new ConfigError('migration_refused',
+        `${label} cannot run as written; nothing was run:\n${problems.map((p) => `  ${label}:${p.line}: ${p.message}`).join('\n')}`,
+        { file: label, problems });
+    },
     async up(ctx) {
-      await ctx.client.query(options.sql);
-      ctx.completed.push(options.sql);
+      await runSqlFile(ctx, await read());
     },
   };
 }
@@ -87,11 +106,9 @@ export function concurrentIndexMigration(options: { name: string; index: IndexSp
   };
 }
 
-const NO_TRANSACTION = /^--\s*sync-lookup:\s*no-transaction\b/m;
-
 /**
- * Loads user migrations from a folder: `*.sql` files (a `-- sync-lookup: no-transaction` line makes one
- * non-transactional) and `*.js` / `*.mjs` modules whose default export is a Migration without `source`
+ * Loads user migrations from a folder: `*.sql` files (a `-- sync-lookup: no-transaction` comment makes one
+ * non-transactional; split into statements with PostgreSQL's parser, a syntax error names file and line) and `*.js` / `*.mjs` modules whose default export is a Migration without `source`
  * (the file's text is its checksum). Sorted by file name.
  *
  * @example
@@ -110,7 +127,9 @@ export async function loadMigrationsDir(dir: string): Promise<Migration[]> {
     const text = await readFile(full, 'utf8');
     const name = file.replace(/\.(sql|m?js)$/, '');
     if (file.endsWith('.sql')) {
-      migrations.push(sqlMigration({ name, sql: text, transaction: !NO_TRANSACTION.test(text) }));
+      const parsed = await parseSqlFile(text, full);
+      migrations.push({ ...sqlMigration({ name, sql: text, transaction: parsed.transactional, file: full }),
+        plan: parsed.statements.map((st) => st.sql) });
       continue;
     }
     let mod: { default?: Partial<Migration> };

@@ -8,6 +8,8 @@ import type { MigrationEvent } from './events.js';
 import { withMigrationLockRetries, type LockRetryOptions } from './lock-retries.js';
 import { checksum, migrationContext, type Migration } from './migration.js';
 import { LEDGER_TABLE, ensureToolSchema, type ToolSchemaMove } from '../schema/tool.js';
+import { advisoryLockHolder, advisoryUnlock, describeHolder, tryAdvisoryLock, unlessUnlockFailed, type AdvisoryLockHolder } from '../db/advisory.js';
+import { describeStatement, type StatementRef } from './sql-run.js';
 
 export { LEDGER_TABLE };
 const ADVISORY_LOCK_KEY = 'sync-lookup:migrate';
@@ -117,63 +119,88 @@ function select(migrations: Migration[], to: string | undefined): Migration[] {
 export async function migrate(db: Database, options: MigrateOptions): Promise<MigrateResult> {
   const wanted = select(options.migrations, options.to);
   const emit = options.onEvent ?? (() => {});
+  // openSession refuses a transaction-mode pooler before any setting or lock is placed (db/advisory.ts).
   const session = await openSession(db, { purpose: 'migrate', lockTimeoutMs: 5000, statementTimeoutMs: 0 });
   const { client } = session;
   try {
     await takeAdvisoryLock(client, options.advisoryLockTimeoutMs ?? 30_000, emit, options.signal);
+    let result: MigrateResult;
     try {
-      const states = await migrationStatus(client, wanted);
-      const changed = states.filter((s) => s.status === 'changed');
-      if (changed.length) {
-        throw new MigrationError('checksum_mismatch',
-          `applied migration${changed.length > 1 ? 's' : ''} ${changed.map((s) => s.name).join(', ')} ` +
-          'changed since it was applied; restore the original file and add a new migration instead',
-          { migrations: changed.map((s) => s.name) });
-      }
-      const pending = wanted.filter((m) => states.find((s) => s.name === m.name)?.status === 'pending');
-      const result: MigrateResult = {
-        dryRun: !!options.dryRun,
-        applied: [],
-        pending: pending.map((m) => ({ name: m.name, transactional: m.transaction, sql: m.plan })),
-      };
-      if (options.dryRun) {
-        if (options.adopt) await checkAdoption(client, pending, result);
-        return result;
-      }
-      reportMove(await ensureToolSchema(client), emit);
-      await ensureLedger(session, options);
-      for (const m of pending) {
-        result.applied.push(await applyOne(session, m, options, emit));
-        result.pending.shift();
-      }
-      return result;
-    } finally {
-      await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [ADVISORY_LOCK_KEY]).catch(() => {});
+      result = await migrateLocked(session, wanted, options, emit);
+    } catch (err) {
+      // The run's own failure comes first; a failed unlock is added to it, never dropped.
+      const unlock = await advisoryUnlock(client, ADVISORY_LOCK_KEY, 'the migration lock').catch(unlessUnlockFailed).then(() => null, (e: unknown) => e as SyncLookupError);
+      if (!unlock) throw err;
+      const first = toSyncLookupError(err);
+      throw new SyncLookupError(first.code, `${first.message}; also, ${unlock.message}`, { ...first.details, unlock: unlock.details }, { cause: err });
     }
+    await advisoryUnlock(client, ADVISORY_LOCK_KEY, 'the migration lock');
+    return result;
   } finally {
     await session.close();
   }
 }
 
+/** The work done under the migration lock: checks, then each pending migration in order. */
+async function migrateLocked(session: Session, wanted: Migration[], options: MigrateOptions, emit: (e: MigrationEvent) => void): Promise<MigrateResult> {
+  const { client } = session;
+  const states = await migrationStatus(client, wanted);
+  const changed = states.filter((s) => s.status === 'changed');
+  if (changed.length) {
+    throw new MigrationError('checksum_mismatch',
+      `applied migration${changed.length > 1 ? 's' : ''} ${changed.map((s) => s.name).join(', ')} ` +
+      'changed since it was applied; restore the original file and add a new migration instead',
+      { migrations: changed.map((s) => s.name) });
+  }
+  const pending = wanted.filter((m) => states.find((s) => s.name === m.name)?.status === 'pending');
+  // Before anything runs (and under --dry-run): a file that cannot keep its mode's promise is refused whole.
+  for (const m of pending) await m.preflight?.(client);
+  const result: MigrateResult = {
+    dryRun: !!options.dryRun,
+    applied: [],
+    pending: pending.map((m) => ({ name: m.name, transactional: m.transaction, sql: m.plan })),
+  };
+  if (options.dryRun) {
+    if (options.adopt) await checkAdoption(client, pending, result);
+    return result;
+  }
+  reportMove(await ensureToolSchema(client), emit);
+  await ensureLedger(session, options);
+  for (const m of pending) {
+    result.applied.push(await applyOne(session, m, options, emit));
+    result.pending.shift();
+  }
+  return result;
+}
+
+/** The application_name of a migrate run's session (`applySessionSettings`): only such a holder is "another migrate run". */
+const MIGRATE_APPLICATION_NAME = 'sync-lookup:migrate';
+
 async function takeAdvisoryLock(client: pg.ClientBase, timeoutMs: number, emit: (e: MigrationEvent) => void, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let announced = false;
   for (;;) {
-    const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [ADVISORY_LOCK_KEY]);
-    if (rows[0]?.ok) return;
-    const { rows: holders } = await client.query<{ pid: number }>(
-      `select pid from pg_locks where locktype = 'advisory' and granted
-          and ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0) limit 1`, [ADVISORY_LOCK_KEY]);
-    const holderPid = holders[0]?.pid ?? null;
-    if (!announced) { emit({ type: 'advisory_lock_wait', holderPid }); announced = true; }
+    if (await tryAdvisoryLock(client, ADVISORY_LOCK_KEY)) return;
+    const holder = await advisoryLockHolder(client, ADVISORY_LOCK_KEY);
+    const isMigrate = holder?.applicationName === MIGRATE_APPLICATION_NAME;
+    if (!announced) { emit({ type: 'advisory_lock_wait', holderPid: holder?.pid ?? null, holder, holderIsMigrate: isMigrate }); announced = true; }
     if (signal?.aborted) throw new CancelledError('cancelled while waiting for another migrate run');
-    if (Date.now() > deadline) {
-      throw new LockNotAcquiredError('migrate_locked',
-        `another migrate run${holderPid ? ` (backend pid ${holderPid})` : ''} holds the migration lock; gave up after ${timeoutMs} ms`,
-        { holderPid, timeoutMs });
-    }
+    if (Date.now() > deadline) throw lockBusy(holder, isMigrate, timeoutMs);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Names what is seen of the holder; blames "another migrate run" only when its session is one. */
+function lockBusy(holder: AdvisoryLockHolder | null, isMigrate: boolean, timeoutMs: number): LockNotAcquiredError {
+  const details = { holderPid: holder?.pid ?? null, holder, holderIsMigrate: isMigrate, timeoutMs };
+  if (!holder || isMigrate) {
+    return new LockNotAcquiredError('migrate_locked',
+      `another migrate run${holder ? ` (${describeHolder(holder)})` : ''} holds the migration lock; gave up after ${timeoutMs} ms`, details);
+  }
+  return new LockNotAcquiredError('migrate_locked',
+    `the migration lock is held by ${describeHolder(holder)}, which is not a sync-lookup migrate session; gave up after ${timeoutMs} ms. ` +
+    'A lock left behind on a pooled backend (a migrate run through a transaction-mode pooler) looks like this: check that session, ' +
+    `then end it with select pg_terminate_backend(${holder.pid})`, details);
 }
 
 /** Dry run of `--adopt`: the adoption check of each pending migration instead of its DDL. */
@@ -260,10 +287,25 @@ function failure(m: Migration, completed: string[], err: unknown, signal?: Abort
       { migration: m.name, completed });
   }
   if (cause instanceof LockNotAcquiredError || cause instanceof ConfigError) return cause;
+  if (!m.transaction && Array.isArray(cause.details.committed)) return fileFailure(m, cause, err);
   const what = m.transaction
     ? 'it was rolled back and the ledger is unchanged'
     : `it is not transactional: ${completed.length} step(s) completed before the failure and stay done; ` +
       'it is not recorded as applied, so the next migrate re-runs it (its steps are idempotent)';
   return new MigrationError('migration_failed', `migration ${m.name} failed: ${cause.message}; ${what}`,
     { migration: m.name, transactional: m.transaction, completed, ...cause.details }, { cause: err });
+}
+
+/** A no-transaction `.sql` file failed at a statement: exactly which statements committed (and stay) and which did not run. */
+function fileFailure(m: Migration, cause: SyncLookupError, err: unknown): SyncLookupError {
+  const committed = cause.details.committed as StatementRef[];
+  const notRun = (cause.details.notRun as StatementRef[] | undefined) ?? [];
+  const list = (xs: StatementRef[]) => xs.map(describeStatement).join(', ');
+  const what = `each statement of this file commits on its own: ` +
+    (committed.length ? `committed before the failure, and kept: ${list(committed)}` : 'no statement committed before it') +
+    (notRun.length ? `; not run: ${list(notRun)}` : '') +
+    '; it is not recorded as applied, and the next migrate runs the whole file again, so make the committed statements ' +
+    'safe to repeat (IF NOT EXISTS) or remove them before re-running';
+  return new MigrationError('migration_failed', `migration ${m.name} failed: ${cause.message}; ${what}`,
+    { migration: m.name, transactional: false, ...cause.details }, { cause: err });
 }

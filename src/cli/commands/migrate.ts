@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeHolder } from '../../db/advisory.js';
 import { withClient } from '../../db/connection.js';
 import type { MigrationEvent } from '../../migrate/events.js';
 import { loadMigrationsDir, type Migration } from '../../migrate/migration.js';
@@ -34,7 +35,9 @@ export function renderMigrationEvent(out: Output, e: MigrationEvent): void {
     case 'lock_retry':
       return out.event(e, `lock not granted within ${e.lock_timeout_ms} ms (attempt ${e.attempt}/${e.attempts}); retrying in ${e.sleep_ms} ms`);
     case 'advisory_lock_wait':
-      return out.event(e, `waiting for another migrate run${e.holderPid ? ` (pid ${e.holderPid})` : ''} to finish …`);
+      return out.event(e, e.holder && !e.holderIsMigrate
+        ? `waiting for the migration lock, held by ${describeHolder(e.holder)}: not a migrate session …`
+        : `waiting for another migrate run${e.holderPid ? ` (pid ${e.holderPid})` : ''} to finish …`);
     case 'invalid_index_dropped':
       return out.event(e, `dropped INVALID index ${e.index} left by a failed build; rebuilding it`);
     case 'index_exists':
