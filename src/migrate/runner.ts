@@ -195,7 +195,7 @@ function lockBusy(holder: AdvisoryLockHolder | null, isMigrate: boolean, timeout
   const details = { holderPid: holder?.pid ?? null, holder, holderIsMigrate: isMigrate, timeoutMs };
   if (!holder || isMigrate) {
     return new LockNotAcquiredError('migrate_locked',
-      `another migrate run${holder ? ` (${describeHolder(holder)})` : ''} holds the migration lock; gave up after ${timeoutMs} ms`, details);
+      `another migrate run${holder ? ` (backend pid ${holder.pid})` : ''} holds the migration lock; gave up after ${timeoutMs} ms`, details);
   }
   return new LockNotAcquiredError('migrate_locked',
     `the migration lock is held by ${describeHolder(holder)}, which is not a sync-lookup migrate session; gave up after ${timeoutMs} ms. ` +

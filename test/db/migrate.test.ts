@@ -121,7 +121,7 @@ describe.runIf(hasServer())('migrate', () => {
     const bad = sqlMigration({ name: '0003_bad', sql: 'create table half (id int); insert into half values (1); select 1/0' });
     const err = await migrate(t.db, { migrations: [...builtinMigrations(), bad] }).catch((e: unknown) => e) as MigrationError;
     expect(err.code).toBe('migration_failed');
-    expect(err.message).toMatch(/0003_bad failed: statement #3 \(line 1: select 1 / 0\) failed: division by zero; it was rolled back/);
+    expect(err.message).toMatch(/0003_bad failed: statement #3 \(line 1: select 1 \/ 0\) failed: division by zero; it was rolled back/);
     expect(err.details.sqlstate).toBe('22012');
     const { rows } = await t.query(`select to_regclass('half') as t, (select count(*)::int from sync_lookup_tool.migrations where name = '0003_bad') as n`);
     expect(rows[0]).toEqual({ t: null, n: 0 });
