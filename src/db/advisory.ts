@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { backendPid, type Database } from './connection.js';
+import { backendPid, type Database, type Lease } from './connection.js';
 import { ConfigError, SyncLookupError } from './errors.js';
 
 /*
@@ -39,7 +39,7 @@ const verified = new WeakMap<object, true>();
 export async function assertSessionPinned(db: Database, client: pg.ClientBase, key: object = db): Promise<void> {
   if (verified.has(key)) return;
   const first = await backendPid(client);
-  const other = await db.acquire().catch(() => undefined);
+  const other = await secondConnection(db);
   if (!other) return;
   const seen: number[] = [];
   let otherPid: number;
@@ -61,6 +61,18 @@ export async function assertSessionPinned(db: Database, client: pg.ClientBase, k
       { pids: [first, otherPid, ...seen] });
   }
   verified.set(key, true);
+}
+
+/**
+ * A second connection for the probe, or undefined when none comes within 2 s (a caller's pool with all its
+ * connections in use must not hang the session; a late one is given back at once).
+ */
+async function secondConnection(db: Database): Promise<Lease | undefined> {
+  const pending = db.acquire();
+  const timer = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref());
+  const got = await Promise.race([pending.catch(() => undefined), timer]);
+  if (!got) void pending.then((late) => late.release(), () => {});
+  return got;
 }
 
 /** The advisory lock key (`hashtextextended(key, 0)`) as pg_locks shows it, in the connected database. */
