@@ -283,7 +283,7 @@ function failure(m: Migration, completed: string[], err: unknown, signal?: Abort
       m.transaction
         ? `migration ${m.name} was cancelled and rolled back; the ledger is unchanged`
         : `migration ${m.name} was cancelled; it is not recorded as applied, and the next migrate finishes it` +
-          (completed.length ? ` (done before the cancel: ${completed.length} step(s))` : ''),
+          (completed.length ? ` (committed before the cancel: ${completed.join(', ')})` : ''),
       { migration: m.name, completed });
   }
   if (cause instanceof LockNotAcquiredError || cause instanceof ConfigError) return cause;

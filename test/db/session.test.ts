@@ -31,10 +31,11 @@ describe.runIf(hasServer())('the shared session', () => {
     await holder.query('begin');
     await holder.query('lock table held in access exclusive mode');
     const events: LockRetryEvent[] = [];
-    const released = new Promise<void>((resolve) => setTimeout(() => { void holder.query('rollback').then(() => resolve()); }, 150));
+    // Released after the first retry (not after a fixed time: opening the session may take longer than that).
+    let released: Promise<unknown> | undefined;
     const n = await withSession(t.db, { purpose: 'session-test' }, (s) =>
       withLockRetries(s, async () => (await s.query('insert into held values (1)')).rowCount,
-        policy({ attempts: 20, onRetry: (e) => events.push(e) })));
+        policy({ attempts: 20, onRetry: (e) => { events.push(e); released ??= holder.query('rollback'); } })));
     await released;
     await holder.end();
     expect(n).toBe(1);
