@@ -182,12 +182,20 @@ async function takeAdvisoryLock(client: pg.ClientBase, timeoutMs: number, emit: 
   for (;;) {
     if (await tryAdvisoryLock(client, ADVISORY_LOCK_KEY)) return;
     const holder = await advisoryLockHolder(client, ADVISORY_LOCK_KEY);
-    const isMigrate = holder?.applicationName === MIGRATE_APPLICATION_NAME;
+    const isMigrate = isMigrateRun(holder);
     if (!announced) { emit({ type: 'advisory_lock_wait', holderPid: holder?.pid ?? null, holder, holderIsMigrate: isMigrate }); announced = true; }
     if (signal?.aborted) throw new CancelledError('cancelled while waiting for another migrate run');
     if (Date.now() > deadline) throw lockBusy(holder, isMigrate, timeoutMs);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * A holder is another migrate run when its session says so and it is not long idle: a live run is idle only
+ * between statements and in lock-retry pauses (seconds); a backend left idle with the name is a leftover.
+ */
+function isMigrateRun(holder: AdvisoryLockHolder | null): boolean {
+  return holder?.applicationName === MIGRATE_APPLICATION_NAME && !(holder.state === 'idle' && (holder.stateAgeS ?? 0) >= 60);
 }
 
 /** Names what is seen of the holder; blames "another migrate run" only when its session is one. */
@@ -198,7 +206,7 @@ function lockBusy(holder: AdvisoryLockHolder | null, isMigrate: boolean, timeout
       `another migrate run${holder ? ` (backend pid ${holder.pid})` : ''} holds the migration lock; gave up after ${timeoutMs} ms`, details);
   }
   return new LockNotAcquiredError('migrate_locked',
-    `the migration lock is held by ${describeHolder(holder)}, which is not a sync-lookup migrate session; gave up after ${timeoutMs} ms. ` +
+    `the migration lock is held by ${describeHolder(holder)}, which is not a running sync-lookup migrate session; gave up after ${timeoutMs} ms. ` +
     'A lock left behind on a pooled backend (a migrate run through a transaction-mode pooler) looks like this: check that session, ' +
     `then end it with select pg_terminate_backend(${holder.pid})`, details);
 }
