@@ -31,7 +31,8 @@ const verified = new WeakMap<object, true>();
  * connection to it), `client` runs a few statements. A direct or session-pooled connection always answers
  * with its own backend pid; a transaction-mode pooler hands the second connection `client`'s last backend,
  * or moves `client` to another. Throws ConfigError `transaction_pooler` naming the fix. Checked once per `key`
- * (the Database or pool); a `db` that cannot give a second connection is not probed.
+ * (the Database or pool). Inconclusive, and so not refused, when no second connection or server backend comes
+ * within 2 s (a caller's pool or a session-mode pool at its size limit: neither moves statements).
  *
  * @example
  * await assertSessionPinned(db, lease.client, db);
@@ -42,13 +43,15 @@ export async function assertSessionPinned(db: Database, client: pg.ClientBase, k
   const other = await secondConnection(db);
   if (!other) return;
   const seen: number[] = [];
-  let otherPid: number;
+  let otherPid: number | undefined;
   try {
-    await other.client.query('begin');
-    otherPid = await backendPid(other.client);
+    // A session-mode pool at its size limit queues the second connection's BEGIN: inconclusive, and fine.
+    otherPid = await within(2000, other.client.query('begin').then(() => backendPid(other.client)));
+    if (otherPid === undefined) return;
     for (let i = 0; i < 3; i++) seen.push(await backendPid(client));
   } finally {
-    await other.client.query('rollback').catch(() => {});
+    // A BEGIN still queued must not have a ROLLBACK queued behind it: closing the connection ends both.
+    if (otherPid !== undefined) await other.client.query('rollback').catch(() => {});
     await other.release();
   }
   const moved = seen.find((p) => p !== first);
@@ -69,10 +72,20 @@ export async function assertSessionPinned(db: Database, client: pg.ClientBase, k
  */
 async function secondConnection(db: Database): Promise<Lease | undefined> {
   const pending = db.acquire();
-  const timer = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref());
-  const got = await Promise.race([pending.catch(() => undefined), timer]);
+  const got = await within(2000, pending.catch(() => undefined));
   if (!got) void pending.then((late) => late.release(), () => {});
   return got;
+}
+
+/** `p`'s value, or undefined when it takes longer than `ms` (or fails). */
+async function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  try {
+    return await Promise.race([p.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The advisory lock key (`hashtextextended(key, 0)`) as pg_locks shows it, in the connected database. */

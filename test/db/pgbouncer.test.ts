@@ -42,13 +42,14 @@ async function warmPool(url: string, clients: number): Promise<void> {
 
 describe.runIf(hasServer() && hasPgBouncer())('behind PgBouncer (pool_mode = transaction)', () => {
   let bouncer: TestPgBouncer;
-  const dbs: Record<'mig' | 'sess' | 'blame' | 'build', TestDatabase> = {} as never;
+  const dbs: Record<'mig' | 'sess' | 'sess1' | 'blame' | 'build', TestDatabase> = {} as never;
 
   beforeAll(async () => {
-    for (const k of ['mig', 'sess', 'blame', 'build'] as const) dbs[k] = await createTestDatabase();
+    for (const k of ['mig', 'sess', 'sess1', 'blame', 'build'] as const) dbs[k] = await createTestDatabase();
     bouncer = await startPgBouncer(inject('pgUrl'), {
       mig: { dbname: dbName(dbs.mig), poolMode: 'transaction' },
       sess: { dbname: dbName(dbs.sess), poolMode: 'session' },
+      sess1: { dbname: dbName(dbs.sess1), poolMode: 'session', poolSize: 1 },
       blame: { dbname: dbName(dbs.blame), poolMode: 'transaction' },
       build: { dbname: dbName(dbs.build), poolMode: 'transaction' },
     }, { server_round_robin: '1' });
@@ -77,6 +78,12 @@ describe.runIf(hasServer() && hasPgBouncer())('behind PgBouncer (pool_mode = tra
     const r = await migrate(databaseFromUrl(bouncer.url('sess')), { migrations: builtinMigrations() });
     expect(r.applied).toHaveLength(4);
     expect(await holders(dbs.sess, 'sync-lookup:migrate')).toEqual([]);
+  });
+
+  it('a session-mode pool of one server connection: the probe cannot get a second one, and migrate still works', async () => {
+    const r = await migrate(databaseFromUrl(bouncer.url('sess1')), { migrations: builtinMigrations().slice(0, 1) });
+    expect(r.applied.map((a) => a.name)).toEqual(['0001_baseline']);
+    expect(await holders(dbs.sess1, 'sync-lookup:migrate')).toEqual([]);
   });
 
   it('a migration lock left on a pooled application backend is named as what it is, not as another migrate run', async () => {

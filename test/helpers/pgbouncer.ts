@@ -30,7 +30,7 @@ export interface TestPgBouncer {
  * const b = await startPgBouncer(adminUrl, { app: { dbname: t.name, poolMode: 'transaction' } });
  */
 export async function startPgBouncer(
-  serverUrl: string, entries: Record<string, { dbname: string; poolMode: 'transaction' | 'session' }>, settings: Record<string, string> = {},
+  serverUrl: string, entries: Record<string, { dbname: string; poolMode: 'transaction' | 'session'; poolSize?: number }>, settings: Record<string, string> = {},
 ): Promise<TestPgBouncer> {
   const server = new URL(serverUrl);
   const user = decodeURIComponent(server.username);
@@ -40,7 +40,7 @@ export async function startPgBouncer(
   const ini = [
     '[databases]',
     ...Object.entries(entries).map(([name, e]) =>
-      `${name} = host=${server.hostname} port=${server.port} dbname=${e.dbname} pool_mode=${e.poolMode}`),
+      `${name} = host=${server.hostname} port=${server.port} dbname=${e.dbname} pool_mode=${e.poolMode}${e.poolSize ? ` pool_size=${e.poolSize}` : ''}`),
     '[pgbouncer]',
     'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
     'auth_type = trust', `auth_file = ${path.join(dir, 'userlist.txt')}`,
