@@ -23,6 +23,11 @@ export interface MigrationContext {
   completed: string[];
   /** Builds an index concurrently (non-transactional migrations only), repairing an INVALID leftover. */
   createIndexConcurrently(spec: IndexSpec): Promise<IndexBuildResult>;
+  /**
+   * Runs `fn` in a transaction of its own with the runner's short, growing `lock_timeout` and retries
+   * (non-transactional migrations; a transactional one already runs so). Throws LockNotAcquiredError after the last attempt.
+   */
+  withLockRetries<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -154,11 +159,12 @@ export async function loadMigrationsDir(dir: string): Promise<Migration[]> {
 
 /** Binds the helpers of a MigrationContext to a client. */
 export function migrationContext(
-  db: Database, client: pg.ClientBase, migration: Migration, onEvent: (e: MigrationEvent) => void, signal?: AbortSignal,
+  db: Database, client: pg.ClientBase, migration: Migration, onEvent: (e: MigrationEvent) => void, signal: AbortSignal | undefined,
+  withLockRetries: <T>(fn: () => Promise<T>) => Promise<T>,
 ): MigrationContext {
   const completed: string[] = [];
   return {
-    client, db, onEvent, completed, ...(signal ? { signal } : {}),
+    client, db, onEvent, completed, withLockRetries, ...(signal ? { signal } : {}),
     async createIndexConcurrently(spec) {
       if (migration.transaction) {
         throw new ConfigError('concurrent_in_transaction',

@@ -261,7 +261,11 @@ async function applyOne(
   // Cancels whichever statement of the migration runs (it runs many, on `client` directly).
   const onAbort = () => { void cancelBackend(db, pid).catch(() => {}); };
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const ctx = migrationContext(db, client, m, emit, options.signal);
+  const retries = { ...options.lockRetries, onEvent: emit, ...(options.signal ? { signal: options.signal } : {}) };
+  const ctx = migrationContext(db, client, m, emit, options.signal, (fn) => {
+    if (m.transaction) return fn(); // already inside the runner's retried transaction
+    return withMigrationLockRetries(session, fn, retries);
+  });
   try {
     if (options.signal?.aborted) throw new CancelledError();
     if (m.transaction) {
@@ -269,7 +273,7 @@ async function applyOne(
         ctx.completed.length = 0;
         await m.up(ctx);
         await record(client, m, Date.now() - started, false);
-      }, { ...options.lockRetries, onEvent: emit, ...(options.signal ? { signal: options.signal } : {}) });
+      }, retries);
     } else {
       await m.up(ctx);
       await record(client, m, Date.now() - started, false);

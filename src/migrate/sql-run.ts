@@ -34,6 +34,9 @@ export async function runSqlFile(ctx: MigrationContext, file: SqlFile): Promise<
       if (!file.transactional && s.concurrentIndex) {
         await runConcurrentIndexStatement(ctx.db, ctx.client, s.sql, s.concurrentIndex,
           { onEvent: ctx.onEvent, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+      } else if (!file.transactional && !s.noTransaction) {
+        // On its own like a one-statement migration: DDL never queues every later query behind a long transaction.
+        await ctx.withLockRetries(() => ctx.client.query(s.sql));
       } else {
         await ctx.client.query(s.sql);
       }

@@ -97,6 +97,26 @@ describe.runIf(hasServer())('migrate --dir: .sql files', () => {
     expect(await ledger(t)).toEqual([]);
   });
 
+  it('a statement of a no-transaction file whose lock is held retries with short lock timeouts instead of queueing', async () => {
+    const t = await migrated();
+    const holder = new pg.Client({ connectionString: t.url });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('lock table sync_lookup in access share mode');
+    const events: MigrationEvent[] = [];
+    let released: Promise<unknown> | undefined;
+    const dir = await dirWith({ '0100_alter.sql': `${NO_TX}ALTER TABLE sync_lookup ADD COLUMN c1 int;\n` });
+    const r = await migrate(t.db, {
+      migrations: [...builtinMigrations(), ...(await loadMigrationsDir(dir))],
+      onEvent: (e) => { events.push(e); if (e.type === 'lock_retry') released ??= holder.query('rollback'); },
+    });
+    await released;
+    await holder.end();
+    expect(r.applied.map((a) => a.name)).toEqual(['0100_alter']);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'lock_retry', attempt: 1, lock_timeout_ms: 100 }));
+    expect(await column(t, 'c1')).toBe(true);
+  });
+
   it('a statement that fails first in a no-transaction file: nothing committed, the rest named as not run', async () => {
     const t = await migrated();
     const dir = await dirWith({ '0100_first.sql': `${NO_TX}select 1/0;\nALTER TABLE sync_lookup ADD COLUMN b1 int;\n` });
