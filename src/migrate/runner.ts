@@ -131,8 +131,10 @@ export async function migrate(db: Database, options: MigrateOptions): Promise<Mi
       // The run's own failure comes first; a failed unlock is added to it, never dropped.
       const unlock = await advisoryUnlock(client, ADVISORY_LOCK_KEY, 'the migration lock').catch(unlessUnlockFailed).then(() => null, (e: unknown) => e as SyncLookupError);
       if (!unlock) throw err;
-      const first = toSyncLookupError(err);
-      throw new SyncLookupError(first.code, `${first.message}; also, ${unlock.message}`, { ...first.details, unlock: unlock.details }, { cause: err });
+      const first = toSyncLookupError(err); // keeps its class (and so the CLI's exit code)
+      first.message = `${first.message}; also, ${unlock.message}`;
+      first.details.unlock = unlock.details;
+      throw first;
     }
     await advisoryUnlock(client, ADVISORY_LOCK_KEY, 'the migration lock');
     return result;
