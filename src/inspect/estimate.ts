@@ -312,7 +312,7 @@ const FREQUENT_KEY_ROWS = 10;
 
 /**
  * A random sample of about 30 000 rows, read the way ANALYZE reads its sample: at most 30 000 pages
- * (TABLESAMPLE SYSTEM), and within them each row kept with a probability from a hash of its ctid, so
+ * (TABLESAMPLE SYSTEM), and within them each row kept with a probability (seeded random()), so
  * rows, not pages, are the sampling unit (on a big table about one row a page, on a small one every page
  * read and a Bernoulli share of its rows). A block sample that keeps whole pages sees the rows of a key
  * that are physically together (one build's rows of one type share a tick) as one key many times over
@@ -325,11 +325,13 @@ export async function sampleKeys(
   const pageShare = Math.min(1, SAMPLE_PAGES / Math.max(1, table.pages));
   const rowShare = Math.min(1, (pageShare < 1 ? SAMPLE_PAGES : SAMPLE_ROWS) / Math.max(1, table.rows * pageShare));
   const cols = columns.map(quoteIdent);
+  // The same rows on every run: the pages come from REPEATABLE, the rows within them from a seeded random().
+  await client.query('select setseed(0.5)');
   const { rows: [r] } = await client.query<{ sampled: string; matched: string; d: string; f1: string; frequent: { k: number; nulls: boolean[] }[] | null; nonnull: string[]; widths: (number | null)[] }>(
     `with s as materialized (
        select ${cols.join(', ')}, ${where ? `coalesce((${where}), false)` : 'true'} as matched
          from ${quoteQualified({ schema: table.schema, name: table.name })} tablesample system ($1) repeatable (7)
-        where (hashtext(ctid::text)::float8 + 2147483648) / 4294967296 < $2),
+        where random() < $2),
      m as (select ${cols.join(', ')} from s where matched),
      g as (select count(*) as k, array[${cols.map((c) => `${c} is null`).join(', ')}] as nulls from m group by ${cols.join(', ')})
      select (select count(*) from s)::text as sampled, (select count(*) from m)::text as matched,

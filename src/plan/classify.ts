@@ -450,6 +450,8 @@ function wholeTableFix(w: Walked, rel: string, predicate: string | null = null):
   for (let p = w.parent; p; p = p.parent) {
     if (JOIN_TYPES.has(p.node['Node Type'])) return null;
     if (p.node['Node Type'] === 'Aggregate') {
+      // A grouped aggregate returns a row per group: no one-row read computes that.
+      if (p.node.Strategy !== undefined && p.node.Strategy !== 'Plain') return null;
       return `to test emptiness use SELECT NOT EXISTS (SELECT 1 FROM ${rel}${predicate ? ` WHERE ${predicate}` : ''}) (reads one row); ` +
         'to find a maximum or minimum, read it from an index (ORDER BY … LIMIT 1, or max() over an indexed column)';
     }

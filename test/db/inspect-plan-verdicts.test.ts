@@ -146,6 +146,11 @@ describe.runIf(hasServer())('plan verdicts: partial indexes', () => {
         expect(Number(scan!.evidence.indexEntriesRead), sql).toBeGreaterThan(50_000);
         expect(v.fix, sql).toContain(`NOT EXISTS (SELECT 1 FROM sync_lookup ${predicate})`);
       }
+      // Grouped, the query returns a row per type: no one-row rewrite computes that, so none is offered.
+      const grouped = await judge(t, 'SELECT record_type, count(*) FROM sync_lookup WHERE NOT needs_rebuild GROUP BY record_type', [],
+        { analyze, settings: { ...FORCE_INDEX, enable_hashagg: 'off' } });
+      expect(scanOf(grouped, 'sync_lookup_not_flagged')?.kind).toBe('full_index_scan');
+      expect(grouped.fix).toBeNull();
     }
   });
 });
