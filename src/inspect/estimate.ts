@@ -292,7 +292,7 @@ function estimateStatement(t: IndexTarget, schema: string, concurrently: boolean
 }
 
 /** What a row sample of the table says about the rows an index would hold. */
-export interface KeySample {
+interface KeySample {
   /** Rows sampled, and those the index's WHERE admits. */
   sampledRows: number;
   matchedRows: number;
@@ -319,7 +319,7 @@ const FREQUENT_KEY_ROWS = 10;
  * and too few keys seen once: Duj1 then counts far too few keys. Keys, NULLs and widths are measured on
  * the rows the index's WHERE admits, so a partial index is described by its own rows.
  */
-export async function sampleKeys(
+async function sampleKeys(
   client: pg.ClientBase, table: { schema: string; name: string; rows: number; pages: number }, columns: string[], where: string | null, indexedRows: number,
 ): Promise<KeySample> {
   const pageShare = Math.min(1, SAMPLE_PAGES / Math.max(1, table.pages));
