@@ -119,3 +119,102 @@ export async function foreignKeys(client: pg.ClientBase, table: QualifiedName): 
 export async function hasColumn(client: pg.ClientBase, table: QualifiedName, column: string): Promise<boolean> {
   return (await tableColumns(client, table)).some((c) => c.name === column);
 }
+
+/** One key column of an index, with everything that decides which queries it can serve. */
+export interface CatalogIndexKey {
+  /** The column name, or the expression's text for an expression key (`lower((email)::text)`). */
+  key: string;
+  expression: boolean;
+  /** Operator class (`text_ops`, `varchar_pattern_ops`, …), schema-qualified when not in pg_catalog. */
+  opclass: string | null;
+  /** Collation oid (0: the type is not collatable); equal oids sort alike. */
+  collation: number;
+  /** Collation name as `COLLATE` would spell it, null when not collatable. */
+  collationName: string | null;
+  descending: boolean;
+  nullsFirst: boolean;
+}
+
+/** One index of a table, read from pg_index, pg_am and pg_opclass. */
+export interface CatalogIndex extends QualifiedName {
+  oid: number;
+  tableOid: number;
+  /** Access method: btree, hash, gin, gist, brin, … */
+  method: string;
+  keys: CatalogIndexKey[];
+  /** INCLUDE columns (not part of the key: they neither order nor bound anything). */
+  include: string[];
+  /** The partial index predicate as PostgreSQL prints it, or null. */
+  predicate: string | null;
+  unique: boolean;
+  primary: boolean;
+  /** NULLS NOT DISTINCT (PostgreSQL 15+). */
+  nullsNotDistinct: boolean;
+  /** False for a unique/exclusion constraint checked at commit (DEFERRABLE). */
+  immediate: boolean;
+  exclusion: boolean;
+  /** Valid and ready (false for the leftover of a failed concurrent build). */
+  valid: boolean;
+  definition: string;
+  bytes: number;
+  /** `pg_class.reltuples` and `relpages` of the index itself (its own entries, e.g. of a partial index). */
+  entries: number;
+  pages: number;
+  /** The constraint the index backs (primary key, unique, exclusion), or null. */
+  constraint: string | null;
+}
+
+/**
+ * Every index of the tables `tableOids`, each key with its operator class, collation and sort order
+ * (pg_index.indclass, indcollation, indoption), expressions, predicate and uniqueness: what two indexes
+ * must share before one can stand in for the other.
+ *
+ * @example
+ * const [t] = [await resolveTable(client, 'sync_lookup')];
+ * for (const i of await tableIndexes(client, [t!.oid])) console.log(i.name, i.keys.map((k) => k.opclass));
+ */
+export async function tableIndexes(client: pg.ClientBase, tableOids: readonly number[]): Promise<CatalogIndex[]> {
+  const { rows } = await client.query<Omit<CatalogIndex, 'keys' | 'include' | 'bytes' | 'entries'> & {
+    bytes: string; entries: number; keys: { key: string; expression: boolean; opclass: string | null; collation: number; collation_name: string | null; option: number }[];
+    include: string[] }>(
+    `SELECT i.indexrelid::int AS oid, i.indrelid::int AS "tableOid", n.nspname AS schema, ic.relname AS name, am.amname AS method,
+            coalesce((SELECT json_agg(json_build_object(
+                        'key', CASE WHEN k.attnum <> 0 THEN a.attname::text ELSE pg_get_indexdef(i.indexrelid, k.ord::int, true) END,
+                        'expression', k.attnum = 0,
+                        'opclass', CASE WHEN oc.oid IS NULL THEN NULL WHEN ocn.nspname = 'pg_catalog' THEN oc.opcname::text
+                                        ELSE quote_ident(ocn.nspname) || '.' || quote_ident(oc.opcname) END,
+                        'collation', coalesce(i.indcollation[k.ord - 1], 0)::int,
+                        'collation_name', CASE WHEN coalesce(i.indcollation[k.ord - 1], 0) = 0 THEN NULL
+                                               ELSE (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co
+                                                       JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = i.indcollation[k.ord - 1]) END,
+                        'option', coalesce(i.indoption[k.ord - 1], 0)) ORDER BY k.ord)
+                        FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                        LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                        LEFT JOIN pg_opclass oc ON oc.oid = i.indclass[k.ord - 1]
+                        LEFT JOIN pg_namespace ocn ON ocn.oid = oc.opcnamespace
+                       WHERE k.ord <= i.indnkeyatts), '[]'::json) AS keys,
+            array(SELECT CASE WHEN k.attnum <> 0 THEN a.attname::text ELSE pg_get_indexdef(i.indexrelid, k.ord::int, true) END
+                    FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                    LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                   WHERE k.ord > i.indnkeyatts ORDER BY k.ord) AS include,
+            pg_get_expr(i.indpred, i.indrelid, true) AS predicate, i.indisunique AS unique, i.indisprimary AS primary,
+            ${'coalesce((to_jsonb(i) ->> \'indnullsnotdistinct\')::boolean, false)'} AS "nullsNotDistinct",
+            i.indimmediate AS immediate, i.indisexclusion AS exclusion, i.indisvalid AND i.indisready AS valid,
+            pg_get_indexdef(i.indexrelid) AS definition, pg_relation_size(i.indexrelid)::text AS bytes,
+            ic.reltuples::float8 AS entries, ic.relpages::int AS pages,
+            (SELECT conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid LIMIT 1) AS constraint
+       FROM pg_index i
+       JOIN pg_class ic ON ic.oid = i.indexrelid
+       JOIN pg_namespace n ON n.oid = ic.relnamespace
+       JOIN pg_am am ON am.oid = ic.relam
+      WHERE i.indrelid = ANY($1::oid[])
+      ORDER BY ic.relname`, [[...tableOids]]);
+  return rows.map((r) => ({
+    ...r, bytes: Number(r.bytes), entries: r.entries,
+    keys: r.keys.map((k) => ({
+      key: k.key, expression: k.expression, opclass: k.opclass, collation: k.collation, collationName: k.collation_name,
+      // indoption bits (pg_index.h): 1 = DESC, 2 = NULLS FIRST.
+      descending: (k.option & 1) !== 0, nullsFirst: (k.option & 2) !== 0,
+    })),
+  }));
+}

@@ -4,7 +4,8 @@ import { ConfigError } from '../db/errors.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
 import type { Host } from '../lookup/host.js';
 import { hostStatus, type HostStatus } from '../lookup/status.js';
-import { resolveTable } from '../db/catalog.js';
+import { resolveTable, tableIndexes, type CatalogIndex } from '../db/catalog.js';
+import { indexOverlap } from './index-overlap.js';
 import type { ModelRegistry } from '../lookup/registry.js';
 import { LOOKUP_TABLE, TICKS_TABLE } from '../schema/sync-lookup.js';
 import { estimateIndex } from './estimate.js';
@@ -147,7 +148,8 @@ export async function runDoctor(db: Database, options: DoctorOptions = {}): Prom
         fix: b.waitingOn ? `end the blocking transaction (pid ${b.waitingOn.pid}), or SELECT pg_terminate_backend(${b.waitingOn.pid})` : null,
       });
     }
-    return { serverVersion: meta!.v.split(' ')[0]!, database: meta!.db, statsAgeS: Math.round(meta!.stats_age_s), host, tables, indexBuilds: builds };
+    const report = tables.map(({ catalogIndexes: _, ...t }) => t);
+    return { serverVersion: meta!.v.split(' ')[0]!, database: meta!.db, statsAgeS: Math.round(meta!.stats_age_s), host, tables: report, indexBuilds: builds };
   });
   findings.push(...(await indexBloatFindings(db, report.tables, options.minIndexBloatBytes ?? 8 * 1024 ** 2)));
   let models: ModelFit[] | null = null;
@@ -187,7 +189,10 @@ function hostFindings(host: HostStatus): DoctorFinding[] {
   return out;
 }
 
-async function readTables(client: pg.ClientBase, names: string[], lenient: boolean): Promise<DoctorTable[]> {
+/** A table as read, with its indexes as the catalog describes them (keys with operator classes, collations, order). */
+type ReadTable = DoctorTable & { catalogIndexes: CatalogIndex[] };
+
+async function readTables(client: pg.ClientBase, names: string[], lenient: boolean): Promise<ReadTable[]> {
   // Names resolve as PostgreSQL resolves them (`sync_lookup`, `public.sync_lookup`, quoted parts): the catalog reader.
   const found = await Promise.all(names.map(async (name) => ({ name, oid: (await resolveTable(client, name))?.oid ?? null })));
   const missing = found.filter((f) => f.oid === null).map((f) => f.name);
@@ -220,28 +225,10 @@ async function readTables(client: pg.ClientBase, names: string[], lenient: boole
        join pg_namespace n on n.oid = c.relnamespace
        left join pg_stat_all_tables s on s.relid = c.oid
       order by c.relname`, [oids]);
-  const { rows: idx } = await client.query<{
-    table_oid: number; name: string; columns: string[]; definition: string; bytes: string; valid: boolean; unique: boolean;
-    primary: boolean; scans: string | null; include: string[]; predicate: string | null; method: string; constraint: string | null;
-  }>(
-    `select i.indrelid::int as table_oid, ic.relname as name,
-            array(select case when k.attnum <> 0 then a.attname::text else pg_get_indexdef(i.indexrelid, k.ord::int, true) end
-                    from unnest(i.indkey) with ordinality k(attnum, ord)
-                    left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-                   where k.ord <= i.indnkeyatts order by k.ord) as columns,
-            array(select a.attname::text from unnest(i.indkey) with ordinality k(attnum, ord)
-                    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-                   where k.ord > i.indnkeyatts order by k.ord) as include,
-            pg_get_indexdef(i.indexrelid) as definition, pg_relation_size(i.indexrelid)::text as bytes,
-            i.indisvalid and i.indisready as valid, i.indisunique as unique, i.indisprimary as primary,
-            s.idx_scan::text as scans, pg_get_expr(i.indpred, i.indrelid, true) as predicate, am.amname as method,
-            (select conname from pg_constraint con where con.conindid = i.indexrelid and con.conrelid = i.indrelid limit 1) as constraint
-       from pg_index i
-       join pg_class ic on ic.oid = i.indexrelid
-       join pg_am am on am.oid = ic.relam
-       left join pg_stat_all_indexes s on s.indexrelid = i.indexrelid
-      where i.indrelid = any($1::oid[])
-      order by ic.relname`, [rows.map((r) => r.oid)]);
+  const catalog = await tableIndexes(client, rows.map((r) => r.oid));
+  const { rows: scans } = await client.query<{ oid: number; scans: string | null }>(
+    `select indexrelid::int as oid, idx_scan::text as scans from pg_stat_all_indexes where relid = any($1::oid[])`, [rows.map((r) => r.oid)]);
+  const scanCount = new Map(scans.map((x) => [x.oid, x.scans === null ? null : Number(x.scans)]));
   return rows.map((r) => {
     // Heap bloat: pages a freshly written copy would need (row width from pg_stats, 24-byte tuple header
     // and 4-byte line pointer, fillfactor) against the pages the table has.
@@ -253,11 +240,12 @@ async function readTables(client: pg.ClientBase, names: string[], lenient: boole
       heapBytes: Number(r.heap), indexBytes: Number(r.idx), totalBytes: Number(r.total), modsSinceAnalyze: Number(r.mods),
       lastVacuum: iso(r.last_vacuum), lastAutovacuum: iso(r.last_autovacuum), lastAnalyze: iso(r.last_analyze), lastAutoanalyze: iso(r.last_autoanalyze),
       bloatRatio,
-      indexes: idx.filter((i) => i.table_oid === r.oid).map((i) => ({
-        name: i.name, columns: i.columns, definition: i.definition, bytes: Number(i.bytes), valid: i.valid, unique: i.unique,
-        primary: i.primary, scans: i.scans === null ? null : Number(i.scans),
+      indexes: catalog.filter((i) => i.tableOid === r.oid).map((i) => ({
+        name: i.name, columns: i.keys.map((k) => k.key), definition: i.definition, bytes: i.bytes, valid: i.valid, unique: i.unique,
+        primary: i.primary, scans: scanCount.get(i.oid) ?? null,
         include: i.include, predicate: i.predicate, method: i.method, constraint: i.constraint,
       })),
+      catalogIndexes: catalog.filter((i) => i.tableOid === r.oid),
     };
   });
 }
@@ -319,7 +307,7 @@ function tableFindings(t: DoctorTable): DoctorFinding[] {
   return out;
 }
 
-function indexFindings(t: DoctorTable, builds: IndexBuildProgress[], statsAgeS: number, options: DoctorOptions): DoctorFinding[] {
+function indexFindings(t: ReadTable, builds: IndexBuildProgress[], statsAgeS: number, options: DoctorOptions): DoctorFinding[] {
   const out: DoctorFinding[] = [];
   const indexes = t.indexes;
   const q = (name: string) => quoteQualified({ schema: t.schema, name });
@@ -344,39 +332,7 @@ function indexFindings(t: DoctorTable, builds: IndexBuildProgress[], statsAgeS: 
     });
   }
   const valid = indexes.filter((i) => i.valid);
-  const sameShape = (a: DoctorIndex, b: DoctorIndex) => a.method === b.method && a.predicate === b.predicate;
-  const reported = new Set<string>();
-  for (const a of valid) {
-    for (const b of valid) {
-      if (a === b || reported.has(a.name) || !sameShape(a, b) || a.method !== 'btree') continue;
-      const duplicate = a.columns.join('\u0000') === b.columns.join('\u0000') && a.include.join(',') === b.include.join(',');
-      if (duplicate) {
-        // Keep the one that enforces something (primary key, then unique); between equals, the first by name.
-        const rank = (x: DoctorIndex) => (x.primary ? 2 : x.unique ? 1 : 0);
-        if (rank(a) > rank(b) || (rank(a) === rank(b) && a.name < b.name)) continue;
-        reported.add(a.name);
-        out.push({
-          severity: 'warning', check: 'duplicate_index', subject: `${t.schema}.${a.name}`,
-          message: `${a.name} duplicates ${b.name} (${a.columns.join(', ')}): every write maintains both`,
-          evidence: { index: a.name, duplicateOf: b.name, bytes: a.bytes, scans: a.scans, constraint: a.constraint },
-          fix: a.constraint ? `ALTER TABLE ${q(t.name)} DROP CONSTRAINT ${quoteIdent(a.constraint)}` : `DROP INDEX CONCURRENTLY ${q(a.name)}`,
-        });
-        continue;
-      }
-      const prefix = a.columns.length < b.columns.length && a.columns.every((c, k) => b.columns[k] === c);
-      const covered = a.include.every((c) => b.columns.includes(c) || b.include.includes(c));
-      if (prefix && covered && !a.unique && !a.primary) {
-        reported.add(a.name);
-        out.push({
-          severity: 'warning', check: 'redundant_index', subject: `${t.schema}.${a.name}`,
-          message: `${a.name} (${a.columns.join(', ')}) is a leading-column prefix of ${b.name} (${b.columns.join(', ')}), ` +
-            `which serves the same lookups: ${mb(a.bytes)} maintained on every write for nothing`,
-          evidence: { index: a.name, coveredBy: b.name, bytes: a.bytes, scans: a.scans },
-          fix: `DROP INDEX CONCURRENTLY ${q(a.name)}`,
-        });
-      }
-    }
-  }
+  const reported = overlapFindings(t, out);
   const minAge = options.minStatsAgeS ?? 7 * 86_400;
   for (const i of valid) {
     if (i.unique || i.primary || i.scans === null || i.scans > 0 || reported.has(i.name)) continue;
@@ -393,6 +349,48 @@ function indexFindings(t: DoctorTable, builds: IndexBuildProgress[], statsAgeS: 
     });
   }
   return out;
+}
+
+/**
+ * Duplicate and redundant indexes, judged on what the catalog says of every key (operator class,
+ * collation, order, expression), the predicate, the method and uniqueness (see index-overlap.ts).
+ * Returns the names reported.
+ */
+function overlapFindings(t: ReadTable, out: DoctorFinding[]): Set<string> {
+  const q = (name: string) => quoteQualified({ schema: t.schema, name });
+  const byName = new Map(t.indexes.map((i) => [i.name, i]));
+  const valid = t.catalogIndexes.filter((i) => i.valid);
+  const reported = new Set<string>();
+  for (const ca of valid) {
+    for (const cb of valid) {
+      if (ca === cb || reported.has(ca.name) || reported.has(cb.name)) continue;
+      const overlap = indexOverlap(ca, cb);
+      const a = byName.get(ca.name)!;
+      const b = byName.get(cb.name)!;
+      if (overlap === 'duplicate') {
+        // Keep the one that enforces something (primary key, then unique); between equals, the first by name.
+        const rank = (x: DoctorIndex) => (x.primary ? 2 : x.unique ? 1 : 0);
+        if (rank(a) > rank(b) || (rank(a) === rank(b) && a.name < b.name)) continue;
+        reported.add(a.name);
+        out.push({
+          severity: 'warning', check: 'duplicate_index', subject: `${t.schema}.${a.name}`,
+          message: `${a.name} duplicates ${b.name} (${a.columns.join(', ')}): every write maintains both`,
+          evidence: { index: a.name, duplicateOf: b.name, bytes: a.bytes, scans: a.scans, constraint: a.constraint, definition: a.definition, duplicateDefinition: b.definition },
+          fix: a.constraint ? `ALTER TABLE ${q(t.name)} DROP CONSTRAINT ${quoteIdent(a.constraint)}` : `DROP INDEX CONCURRENTLY ${q(a.name)}`,
+        });
+      } else if (overlap === 'redundant') {
+        reported.add(a.name);
+        out.push({
+          severity: 'warning', check: 'redundant_index', subject: `${t.schema}.${a.name}`,
+          message: `${a.name} (${a.columns.join(', ')}) is a leading-column prefix of ${b.name} (${b.columns.join(', ')}) ` +
+            `with the same operator classes, collations, order and predicate, which serves the same lookups: ${mb(a.bytes)} maintained on every write for nothing`,
+          evidence: { index: a.name, coveredBy: b.name, bytes: a.bytes, scans: a.scans, definition: a.definition, coveredByDefinition: b.definition },
+          fix: `DROP INDEX CONCURRENTLY ${q(a.name)}`,
+        });
+      }
+    }
+  }
+  return reported;
 }
 
 async function sessionFindings(client: pg.ClientBase, ageS: number): Promise<DoctorFinding[]> {

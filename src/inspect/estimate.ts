@@ -6,7 +6,7 @@ import { quoteIdent, quoteQualified } from '../db/quote.js';
 import { explainStatement, planNodes } from '../plan/plan.js';
 import { assertParses } from './explain.js';
 import { loadSqlParser } from '../plan/expr.js';
-import { buildTimeModel, indexSizeModel, type EstimateColumn } from './index-size.js';
+import { buildTimeModel, indexSizeModel, type EstimateColumn, type SampledGroup } from './index-size.js';
 
 /*
  * `sync-lookup index estimate`: the size and build time of a B-tree index before it exists.
@@ -187,21 +187,12 @@ export async function estimateIndex(db: Database, target: string | IndexTarget, 
       const r = await explainStatement(client, `SELECT 1 FROM ${quoteQualified({ schema: rel.schema, name: t.table })} WHERE ${t.where}`);
       indexedRows = Math.min(rows, r.plan['Plan Rows']);
     }
-    const columns: EstimateColumn[] = keyCols.map((c) => ({
-      name: c.name, type: c.type,
-      avgWidth: c.avg_width ?? (c.typlen > 0 ? c.typlen : 32),
-      nullFrac: c.null_frac ?? 0,
-      distinct: c.n_distinct === null ? rows : c.n_distinct >= 0 ? c.n_distinct : -c.n_distinct * rows,
-      deduplicatable: c.equalimage && c.deterministic,
-    }));
+    const { columns, sample } = await keyStatistics(client, t, rel, keyCols, indexedRows);
     const deduplication = t.deduplicateItems && !t.unique && columns.every((c) => c.deduplicatable);
-    // Per-column statistics cannot say how many combinations of several columns exist: sample them.
-    const sampledDistinct = !t.unique && columns.length > 1
-      ? await sampleDistinct(client, rel.schema, t.table, t.columns, rel.pages, indexedRows) : undefined;
     const size = indexSizeModel({
       rows, indexedRows, unique: t.unique, deduplication, fillfactor: t.fillfactor,
       keys: keyCols.map((c, i) => ({ ...columns[i]!, typlen: c.typlen, typalign: c.typalign, freqs: c.freqs ?? [] })),
-      ...(sampledDistinct === undefined ? {} : { sampledDistinct }),
+      ...(sample ? { sampledDistinct: sample.distinct, sampledGroups: sample.frequent } : {}),
     });
     const concurrently = t.fromStatement ? t.concurrently : true;
     let measured = { pages: 0, readMs: null as number | null, rows: 0, sortMs: null as number | null };
@@ -222,6 +213,29 @@ export async function estimateIndex(db: Database, target: string | IndexTarget, 
       },
     };
   });
+}
+
+/**
+ * The key columns as the index would hold them. One column of a full index: pg_stats says it all. Several
+ * columns (how many combinations exist) or a partial index (the statistics describe every row, the index
+ * only those its WHERE admits): a row sample of the table, whose NULL shares and widths replace pg_stats'.
+ */
+async function keyStatistics(client: pg.ClientBase, t: IndexTarget, rel: TableRow & { oid: number }, keyCols: ColumnRow[], indexedRows: number):
+  Promise<{ columns: EstimateColumn[]; sample: KeySample | null }> {
+  const rows = rel.rows;
+  const sample = t.where || (!t.unique && keyCols.length > 1)
+    ? await sampleKeys(client, { schema: rel.schema, name: t.table, rows, pages: rel.pages }, t.columns, t.where, indexedRows) : null;
+  // pg_stats describes every row: a partial index's own rows can be narrower or never NULL. (Unless the
+  // sample holds too few of them to say more than the statistics do.)
+  const measured = t.where && sample && sample.matchedRows >= 100 ? sample.columns : null;
+  const columns = keyCols.map((c, i) => ({
+    name: c.name, type: c.type,
+    avgWidth: Math.floor(measured?.[i]?.avgWidth ?? c.avg_width ?? (c.typlen > 0 ? c.typlen : 32)), // truncated, as pg_stats' avg_width
+    nullFrac: measured?.[i]?.nullFrac ?? c.null_frac ?? 0,
+    distinct: c.n_distinct === null ? rows : c.n_distinct >= 0 ? c.n_distinct : -c.n_distinct * rows,
+    deduplicatable: c.equalimage && c.deterministic,
+  }));
+  return { columns, sample: t.unique ? null : sample };
 }
 
 interface TableRow { oid: number | null; schema: string; rows: number; pages: number; bytes: string; mods: string; mwm: string; kind: string }
@@ -277,21 +291,72 @@ function estimateStatement(t: IndexTarget, schema: string, concurrently: boolean
     `${t.where ? ` WHERE ${t.where}` : ''}`;
 }
 
+/** What a row sample of the table says about the rows an index would hold. */
+interface KeySample {
+  /** Rows sampled, and those the index's WHERE admits. */
+  sampledRows: number;
+  matchedRows: number;
+  /** Distinct keys among the matched rows (Haas and Stokes' Duj1, as ANALYZE estimates one column). */
+  distinct: number;
+  /** Keys seen at least FREQUENT_KEY_ROWS times: sized on their own, like pg_stats' most common values. */
+  frequent: SampledGroup[];
+  /** Per key column, among matched rows: NULL share and average stored width of non-NULL values. */
+  columns: { nullFrac: number; avgWidth: number | null }[];
+}
+
+/** Pages read at most: as many as ANALYZE reads at the default statistics target. */
+const SAMPLE_PAGES = 30_000;
+/** Rows kept when every page is read anyway (more rows cost CPU, not I/O); otherwise about one a page. */
+const SAMPLE_ROWS = 100_000;
+const FREQUENT_KEY_ROWS = 10;
+
 /**
- * Distinct combinations of several columns, from a block sample of about 30 000 rows with the estimator
- * ANALYZE uses for one column (Haas and Stokes' Duj1): n·d / (n − f1 + f1·n/N).
+ * A random sample of about 30 000 rows, read the way ANALYZE reads its sample: at most 30 000 pages
+ * (TABLESAMPLE SYSTEM), and within them each row kept with a probability (seeded random()), so
+ * rows, not pages, are the sampling unit (on a big table about one row a page, on a small one every page
+ * read and a Bernoulli share of its rows). A block sample that keeps whole pages sees the rows of a key
+ * that are physically together (one build's rows of one type share a tick) as one key many times over
+ * and too few keys seen once: Duj1 then counts far too few keys. Keys, NULLs and widths are measured on
+ * the rows the index's WHERE admits, so a partial index is described by its own rows.
  */
-async function sampleDistinct(client: pg.ClientBase, schema: string, table: string, columns: string[], pages: number, rows: number): Promise<number> {
-  const perPage = rows / Math.max(1, pages);
-  const percent = Math.min(100, Math.max(0.01, (100 * 30_000) / Math.max(1, perPage * pages)));
-  const cols = columns.map((c) => quoteIdent(c)).join(', ');
-  const { rows: [r] } = await client.query<{ n: string; d: string; f1: string }>(
-    `select coalesce(sum(k), 0)::text as n, count(*)::text as d, count(*) filter (where k = 1)::text as f1
-       from (select count(*) as k from ${quoteQualified({ schema, name: table })} tablesample system ($1) repeatable (7)
-              group by ${cols}) g`, [percent]);
-  const n = Number(r?.n ?? 0);
+async function sampleKeys(
+  client: pg.ClientBase, table: { schema: string; name: string; rows: number; pages: number }, columns: string[], where: string | null, indexedRows: number,
+): Promise<KeySample> {
+  const pageShare = Math.min(1, SAMPLE_PAGES / Math.max(1, table.pages));
+  const rowShare = Math.min(1, (pageShare < 1 ? SAMPLE_PAGES : SAMPLE_ROWS) / Math.max(1, table.rows * pageShare));
+  const cols = columns.map(quoteIdent);
+  // The same rows on every run: the pages come from REPEATABLE, the rows within them from a seeded random().
+  await client.query('select setseed(0.5)');
+  const { rows: [r] } = await client.query<{ sampled: string; matched: string; d: string; f1: string; frequent: { k: number; nulls: boolean[] }[] | null; nonnull: string[]; widths: (number | null)[] }>(
+    `with s as materialized (
+       select ${cols.join(', ')}, ${where ? `coalesce((${where}), false)` : 'true'} as matched
+         from ${quoteQualified({ schema: table.schema, name: table.name })} tablesample system ($1) repeatable (7)
+        where random() < $2),
+     m as (select ${cols.join(', ')} from s where matched),
+     g as (select count(*) as k, array[${cols.map((c) => `${c} is null`).join(', ')}] as nulls from m group by ${cols.join(', ')})
+     select (select count(*) from s)::text as sampled, (select count(*) from m)::text as matched,
+            (select count(*) from g)::text as d, (select count(*) from g where k = 1)::text as f1,
+            (select json_agg(json_build_object('k', k, 'nulls', nulls)) from g where k >= ${FREQUENT_KEY_ROWS}) as frequent,
+            array[${cols.map((c) => `(select count(${c}) from m)::text`).join(', ')}] as nonnull,
+            array[${cols.map((c) => `(select avg(pg_column_size(${c}))::float8 from m)`).join(', ')}] as widths`,
+    [pageShare * 100, rowShare]);
+  const n = Number(r?.matched ?? 0);
   const d = Number(r?.d ?? 0);
   const f1 = Number(r?.f1 ?? 0);
+  const scale = indexedRows / Math.max(1, n);
+  return {
+    sampledRows: Number(r?.sampled ?? 0), matchedRows: n,
+    distinct: duj1(n, d, f1, indexedRows),
+    frequent: (r?.frequent ?? []).map((g) => ({ rows: g.k * scale, nulls: g.nulls })),
+    columns: columns.map((_, i) => ({
+      nullFrac: n > 0 ? 1 - Number(r?.nonnull[i] ?? n) / n : 0,
+      avgWidth: r?.widths[i] ?? null,
+    })),
+  };
+}
+
+/** Haas and Stokes' Duj1 (what ANALYZE uses for one column): n·d / (n − f1 + f1·n/N), between d and N. */
+function duj1(n: number, d: number, f1: number, rows: number): number {
   if (n === 0) return rows;
   if (n >= rows) return d;
   const est = (n * d) / (n - f1 + (f1 * n) / rows);

@@ -42,8 +42,19 @@ export interface SizeModelInput {
   unique: boolean;
   deduplication: boolean;
   fillfactor: number;
-  /** Distinct key combinations from a sample of the table: needed for several columns, not unique. */
+  /**
+   * Distinct keys among the indexed rows from a row sample of the table: needed for several columns (not
+   * unique) and for a partial index, whose rows the statistics do not describe apart from the others.
+   */
   sampledDistinct?: number;
+  /** Keys the sample saw often, with their rows scaled to the index: sized on their own. */
+  sampledGroups?: SampledGroup[];
+}
+
+/** A key a row sample saw often: its rows in the whole index, and which of its columns are NULL. */
+export interface SampledGroup {
+  rows: number;
+  nulls: boolean[];
 }
 
 /** The predicted layout of the index. */
@@ -90,11 +101,14 @@ export function indexSizeModel(input: SizeModelInput): SizeModel {
   };
 }
 
-/** One key tuple: header, (null bitmap when any key is null), columns aligned in order, MAXALIGN. */
-function tupleBytes(keys: KeyColumn[], withNulls: boolean): number {
+/**
+ * One key tuple: header, (null bitmap when any key is null), columns aligned in order, MAXALIGN. With
+ * `nulls`, exactly those columns are NULL; otherwise those that mostly are.
+ */
+function tupleBytes(keys: KeyColumn[], withNulls: boolean, nulls?: boolean[]): number {
   let off = withNulls ? 16 : 8;
-  for (const c of keys) {
-    if (withNulls && c.nullFrac >= 0.5) continue;
+  for (const [i, c] of keys.entries()) {
+    if (withNulls && (nulls ? nulls[i] : c.nullFrac >= 0.5)) continue;
     // Short varlenas (under 127 bytes) are stored unaligned with a 1-byte header.
     const align = c.typlen === -1 && c.avgWidth < 127 ? 1 : ALIGN[c.typalign] ?? 1;
     off = Math.ceil(off / align) * align + c.avgWidth;
@@ -109,7 +123,7 @@ function keyGroups(input: SizeModelInput, keyTuple: number, nullTuple: number):
   { groups: KeyGroup[]; distinctKeys: number; distinctSource: SizeModel['distinctSource'] } {
   const { rows, indexedRows, keys } = input;
   if (input.unique) return { groups: [{ size: 1, count: indexedRows, tuple: keyTuple }], distinctKeys: indexedRows, distinctSource: 'unique' };
-  if (keys.length === 1) {
+  if (keys.length === 1 && input.sampledDistinct === undefined) {
     const c = keys[0]!;
     const scale = indexedRows / Math.max(1, rows);
     const groups = c.freqs.map((f) => ({ size: f * rows * scale, count: 1, tuple: keyTuple }));
@@ -120,10 +134,25 @@ function keyGroups(input: SizeModelInput, keyTuple: number, nullTuple: number):
     if (c.nullFrac > 0) groups.push({ size: c.nullFrac * rows * scale, count: 1, tuple: nullTuple });
     return { groups, distinctKeys: Math.round(c.distinct + (c.nullFrac > 0 ? 1 : 0)), distinctSource: 'pg_stats' };
   }
-  const distinctKeys = Math.min(indexedRows, input.sampledDistinct ?? indexedRows);
+  return sampledKeyGroups(input, keyTuple, nullTuple);
+}
+
+/**
+ * Key groups from a row sample: the keys it saw often at their own sizes, the other rows spread evenly
+ * over the other distinct keys.
+ */
+function sampledKeyGroups(input: SizeModelInput, keyTuple: number, nullTuple: number):
+  { groups: KeyGroup[]; distinctKeys: number; distinctSource: SizeModel['distinctSource'] } {
+  const { indexedRows, keys } = input;
+  const frequent = input.sampledGroups ?? [];
+  const distinctKeys = Math.max(frequent.length, Math.min(indexedRows, input.sampledDistinct ?? indexedRows));
+  const groups: KeyGroup[] = frequent.map((g) => ({ size: g.rows, count: 1, tuple: g.nulls.some(Boolean) ? tupleBytes(keys, true, g.nulls) : keyTuple }));
+  const restRows = Math.max(0, indexedRows - frequent.reduce((a, g) => a + g.rows, 0));
+  const restKeys = Math.max(1, distinctKeys - frequent.length);
   const anyNull = 1 - keys.reduce((p, c) => p * (1 - c.nullFrac), 1);
   const tuple = keyTuple + anyNull * (nullTuple - keyTuple);
-  return { groups: [{ size: indexedRows / Math.max(1, distinctKeys), count: distinctKeys, tuple }], distinctKeys, distinctSource: 'sample' };
+  if (restRows > 0) groups.push({ size: restRows / restKeys, count: restKeys, tuple });
+  return { groups, distinctKeys, distinctSource: 'sample' };
 }
 
 /** Heap TIDs one posting tuple holds during a build (nbtsort.c caps posting tuples at BLCKSZ/10 - 4 bytes). */

@@ -308,21 +308,31 @@ function unboundedIndexScan(j: Judge, s: IndexScanView): PlanFinding {
   const n = w.node;
   const base = findingFor(w);
   const tableRows = s.table?.rows ?? n['Plan Rows'];
-  const entries = rowsRead(w, tableRows);
-  const read = isAnalyzed(n) ? Math.max(entries, tableRows * w.fraction) : entries;
+  // A partial index holds only the rows its predicate admits: reading all of it reads those, not the table.
+  const indexRows = idx.predicate !== null ? partialIndexEntries(idx, n) : tableRows;
+  // Analyzed, a scan repeated for each outer row (Nested Loop) is judged per loop: what one run reads.
+  const loops = isAnalyzed(n) ? Math.max(1, n['Actual Loops'] ?? 1) : 1;
+  const read = isAnalyzed(n) ? Math.max(rowsRead(w, indexRows), indexRows * w.fraction * loops) : rowsRead(w, indexRows);
+  const perLoop = read / loops;
   evidence.indexEntriesRead = Math.round(read);
+  evidence.loops = loops;
+  const times = loops > 1 ? ` in each of its ${formatCount(loops)} loops` : '';
   const cols = candidateColumns([...s.conjuncts, ...conjunctsOf(n.Filter)], w.alias, rel, s.table);
   const skip = skipScanFinding(j, s, tableRows, cols);
   if (skip) return skip;
+  if (idx.predicate !== null && indexRows < large) {
+    return base('index_scan', 'ok', `${type} using the partial index ${name} reads at most its ${formatCount(indexRows)} entries` +
+      `${idx.bytes ? ` (${formatSize(idx.bytes)})` : ''}: its predicate ${idx.predicate} admits only those rows`, null, { ...evidence, indexEntries: indexRows }, rel);
+  }
   if (tableRows < large) return base('index_scan', 'ok', `${type} using ${name} on a small table (${formatCount(tableRows)} rows)`, null, evidence, rel);
-  if (read < large / 10) {
-    return base('index_scan', 'ok', `${type} using ${name} without a bound on ${leading}, but stops after ~${formatCount(read)} entries (row goal)`, null, evidence, rel);
+  if (perLoop < large / 10) {
+    return base('index_scan', 'ok', `${type} using ${name} without a bound on ${leading}, but stops after ~${formatCount(perLoop)} entries${loops > 1 ? ' a loop' : ''} (row goal)`, null, evidence, rel);
   }
   const missing = missingIndexFix(rel, cols, j.context, options);
   if (!cond && !n.Filter && !(n['Node Type'] === 'Bitmap Index Scan')) {
     if (options.fullScanExpected || queryRows * 10 >= read) {
       return base('full_index_scan', options.fullScanExpected ? 'ok' : 'warn',
-        `${type} using ${name} reads the whole index in order (${formatCount(read)} entries)`, null, evidence, rel);
+        `${type} using ${name} reads the whole index in order (${formatCount(perLoop)} entries${times})`, null, evidence, rel);
     }
   }
   const why = cond
@@ -330,10 +340,15 @@ function unboundedIndexScan(j: Judge, s: IndexScanView): PlanFinding {
     : n.Filter ? 'it has no Index Cond: it walks the index in order and filters every row'
       : `it has no Index Cond: it reads every entry to return ${formatCount(queryRows)} row(s)`;
   return base('full_index_scan', 'fail',
-    `${type} using ${name} reads the whole index (${formatCount(read)} entries${idx.bytes ? `, ${formatSize(idx.bytes)}` : ''}): ${why}` +
+    `${type} using ${name} reads the whole index (${formatCount(perLoop)} entries${idx.bytes ? `, ${formatSize(idx.bytes)}` : ''}${times}): ${why}` +
     (missing ? `; ${missing.reason}` : ''),
-    missing?.fix ?? (!cond && !n.Filter ? wholeTableFix(w, rel) : null),
+    missing?.fix ?? (!cond && !n.Filter ? wholeTableFix(w, rel, idx.predicate) : null),
     { ...evidence, leadingColumn: leading, leadingDistinct: idx.leadingDistinct }, rel);
+}
+
+/** Entries of a partial index: its own row count from the catalog, else the planner's estimate for an unbounded scan. */
+function partialIndexEntries(idx: PlanIndexInfo, n: PlanNode): number {
+  return idx.entries !== undefined && idx.entries >= 0 ? idx.entries : n['Plan Rows'];
 }
 
 /**
@@ -346,9 +361,11 @@ function skipScanFinding(j: Judge, s: IndexScanView, tableRows: number, cols: st
   const n = w.node;
   const laterBound = idx.columns.slice(1).filter(s.bounds);
   const searches = n['Index Searches'];
+  const loops = Math.max(1, n['Actual Loops'] ?? 1);
   const skipMax = j.options.skipScanMaxDistinct ?? 1000;
   const isSkip = j.context.serverVersionNum >= 180000 && laterBound.length > 0 && idx.method === 'btree' &&
-    ((searches !== undefined && searches > 1 && searches <= skipMax * (n['Actual Loops'] ?? 1)) ||
+    // Index Searches counts the descents of every loop together: a skip scan makes more than one per loop.
+    ((searches !== undefined && searches > loops && searches <= skipMax * loops) ||
       (searches === undefined && idx.leadingDistinct !== null && idx.leadingDistinct <= skipMax));
   if (!isSkip) return null;
   const missing = missingIndexFix(rel, cols, j.context, j.options);
@@ -425,12 +442,17 @@ function statisticsFix(w: Walked, rel: string, table: PlanTableInfo): string | n
   return null;
 }
 
-/** The fix for reading a whole table to compute a little: for aggregates, the usual culprits. */
-function wholeTableFix(w: Walked, rel: string): string | null {
+/**
+ * The fix for reading a whole table (or partial index) to compute a little: for aggregates, the usual
+ * culprits. Rewrites keep the rows the scan reads: a partial index's predicate goes into them.
+ */
+function wholeTableFix(w: Walked, rel: string, predicate: string | null = null): string | null {
   for (let p = w.parent; p; p = p.parent) {
     if (JOIN_TYPES.has(p.node['Node Type'])) return null;
     if (p.node['Node Type'] === 'Aggregate') {
-      return `to test emptiness use SELECT NOT EXISTS (SELECT 1 FROM ${rel}) (reads one row); ` +
+      // A grouped aggregate returns a row per group: no one-row read computes that.
+      if (p.node.Strategy !== undefined && p.node.Strategy !== 'Plain') return null;
+      return `to test emptiness use SELECT NOT EXISTS (SELECT 1 FROM ${rel}${predicate ? ` WHERE ${predicate}` : ''}) (reads one row); ` +
         'to find a maximum or minimum, read it from an index (ORDER BY … LIMIT 1, or max() over an indexed column)';
     }
   }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { tableIndexes } from '../db/catalog.js';
 import type { ExplainDocument, ExplainResult, PlanContext, PlanNode } from './types.js';
 import { planNodes, rootOf } from './walk.js';
 
@@ -85,33 +86,19 @@ async function readTables(client: pg.ClientBase, refs: { schema: string | null; 
 
 /** Reads every index of the tables `oids` into `context` (after their tables: the leading column's distinct count comes from there). */
 async function readIndexes(client: pg.ClientBase, oids: number[], context: PlanContext): Promise<void> {
-  const { rows: indexes } = await client.query<{
-    schema: string; name: string; table: string; keys: number; cols: string[]; unique: boolean; primary: boolean;
-    valid: boolean; method: string; predicate: string | null; bytes: string; pages: number; definition: string;
-  }>(
-    `select n.nspname as schema, ic.relname as name, t.relname as table, i.indnkeyatts::int as keys,
-            array(select case when k.attnum <> 0 then a.attname::text else pg_get_indexdef(i.indexrelid, k.ord::int, true) end
-                    from unnest(i.indkey) with ordinality k(attnum, ord)
-                    left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-                   order by k.ord) as cols,
-            i.indisunique as unique, i.indisprimary as primary, i.indisvalid and i.indisready as valid,
-            am.amname as method, pg_get_expr(i.indpred, i.indrelid, true) as predicate,
-            pg_relation_size(ic.oid)::text as bytes, ic.relpages::int as pages, pg_get_indexdef(i.indexrelid) as definition
-       from pg_index i
-       join pg_class ic on ic.oid = i.indexrelid
-       join pg_namespace n on n.oid = ic.relnamespace
-       join pg_class t on t.oid = i.indrelid
-       join pg_am am on am.oid = ic.relam
-      where i.indrelid = any($1::oid[])`,
-    [oids]);
-  for (const i of indexes) {
-    const columns = i.cols.slice(0, i.keys);
+  const tableNames = new Map(Object.values(context.tables).map((t) => [t.name, t]));
+  const { rows: owners } = await client.query<{ oid: number; name: string }>(
+    'select oid::int as oid, relname as name from pg_class where oid = any($1::oid[])', [oids]);
+  const ownerName = new Map(owners.map((o) => [o.oid, o.name]));
+  for (const i of await tableIndexes(client, oids)) {
+    const tableName = ownerName.get(i.tableOid) ?? '';
+    const columns = i.keys.map((k) => k.key);
     const leading = columns[0];
-    const table = context.tables[i.table];
+    const table = tableNames.get(tableName);
     context.indexes[i.name] = {
-      schema: i.schema, name: i.name, table: i.table, columns, include: i.cols.slice(i.keys),
+      schema: i.schema, name: i.name, table: tableName, columns, include: i.include,
       unique: i.unique, primary: i.primary, valid: i.valid, method: i.method, predicate: i.predicate,
-      bytes: Number(i.bytes), pages: i.pages,
+      bytes: i.bytes, pages: i.pages, entries: i.entries,
       leadingDistinct: leading !== undefined && table ? table.distinct[leading] ?? null : null,
       definition: i.definition,
     };

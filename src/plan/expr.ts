@@ -88,15 +88,20 @@ export function expressionColumns(expression: string): string[] {
   }
 }
 
+/** Comparison operators that bound a B-tree key from one side (the pattern ones are LIKE 'abc%' on *_pattern_ops). */
+const RANGE_OPS = new Set(['<', '>', '<=', '>=', '~<~', '~>~', '~<=~', '~>=~']);
+
 function boundKind(n: AstNode): BoundKind {
   const expr = n.A_Expr as { kind?: string; name?: { String?: { sval?: string } }[] } | undefined;
   if (expr) {
-    const op = expr.name?.[0]?.String?.sval;
+    const op = expr.name?.[0]?.String?.sval ?? '';
     if (expr.kind === 'AEXPR_IN') return 'eq';
     if (expr.kind === 'AEXPR_OP_ANY' && op === '=') return 'eq';
+    // x < ANY (array) and x > ALL (array) bound x from one side, as a plain comparison does.
+    if ((expr.kind === 'AEXPR_OP_ANY' || expr.kind === 'AEXPR_OP_ALL') && RANGE_OPS.has(op)) return 'range';
     if (expr.kind === 'AEXPR_BETWEEN') return 'range';
     if (expr.kind === 'AEXPR_OP' && op === '=') return 'eq';
-    if (expr.kind === 'AEXPR_OP' && (op === '<' || op === '>' || op === '<=' || op === '>=')) return 'range';
+    if (expr.kind === 'AEXPR_OP' && RANGE_OPS.has(op)) return 'range';
     return 'other';
   }
   const nullTest = n.NullTest as { nulltesttype?: string } | undefined;
@@ -104,13 +109,20 @@ function boundKind(n: AstNode): BoundKind {
   return 'other';
 }
 
-/** The sides of a comparison (or the argument of IS [NOT] NULL) that are a bare, possibly cast, column. */
+/**
+ * The sides of a comparison (or the argument of IS [NOT] NULL) that are a bare, possibly cast, column.
+ * A row comparison `ROW(a, b) > ROW($1, $2)` (keyset pagination) bounds its first column: the scan
+ * starts at a = $1 and runs on from there. The array of `x = ANY (arr)` is no bound on the array column.
+ */
 function boundColumns(n: AstNode): ColumnName[] {
-  const expr = n.A_Expr as { lexpr?: AstNode; rexpr?: unknown } | undefined;
-  const sides: unknown[] = expr ? [expr.lexpr, Array.isArray(expr.rexpr) ? undefined : expr.rexpr]
+  const expr = n.A_Expr as { kind?: string; lexpr?: AstNode; rexpr?: unknown } | undefined;
+  const isAny = expr?.kind === 'AEXPR_OP_ANY' || expr?.kind === 'AEXPR_OP_ALL';
+  const sides: unknown[] = expr ? [expr.lexpr, Array.isArray(expr.rexpr) || isAny ? undefined : expr.rexpr]
     : [(n.NullTest as { arg?: AstNode } | undefined)?.arg];
   const out: ColumnName[] = [];
   for (let side of sides) {
+    const row = side && typeof side === 'object' && 'RowExpr' in side ? (side as { RowExpr: { args?: unknown[] } }).RowExpr : undefined;
+    if (row) side = expr?.kind === 'AEXPR_OP' ? row.args?.[0] : undefined;
     while (side && typeof side === 'object' && 'TypeCast' in side) side = (side as { TypeCast: { arg?: unknown } }).TypeCast.arg;
     if (side && typeof side === 'object' && 'ColumnRef' in side) out.push(...columnRefs(side));
   }

@@ -89,6 +89,11 @@ export interface PlanIndexInfo {
   predicate: string | null;
   bytes: number;
   pages: number;
+  /**
+   * Entries of the index itself (`pg_class.reltuples` of the index; for a partial index, the rows its
+   * predicate admits). Absent or negative when unknown (never vacuumed or analyzed).
+   */
+  entries?: number;
   /** Distinct values of the leading key column (from `pg_stats`), null when unknown. */
   leadingDistinct: number | null;
   definition: string;

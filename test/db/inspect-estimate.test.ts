@@ -55,7 +55,7 @@ describe.runIf(hasServer())('index estimate on a 1 M-row lookup', () => {
     expect(table.columns.find((c) => c.name === 'record_id')!.nDistinct).toBe(-1); // unique: every row distinct
     expect(table.indexes.map((i) => i.name)).toContain('probe_patient_id');
     expect(JSON.stringify(doc)).not.toMatch(/"note"/); // no json payloads: only what pg_stats exposes
-  });
+  }, 300_000); // the 1 M-row fill alone takes most of the default 120 s on a loaded 2-core machine (PostgreSQL 15)
 
   it('rejects a missing column, a missing table and a statement that does not parse', async () => {
     const t = await createTestDatabase();

@@ -53,6 +53,37 @@ describe('B-tree size model', () => {
   });
 });
 
+describe('B-tree size model from a row sample (partial indexes, several columns)', () => {
+  const facility: KeyColumn = { name: 'facility_id', type: 'text', avgWidth: 3, nullFrac: 0, distinct: 30, deduplicatable: true, typlen: -1, typalign: 'i', freqs: [] };
+
+  it('sizes a partial index by its own rows: the predicate applied once, its excluded rows not counted', () => {
+    // WHERE facility_id IS NOT NULL on a 90 %-NULL column: 100 k of 1 M rows, 30 keys of ~3 333 rows each, no NULL group.
+    const groups = Array.from({ length: 30 }, () => ({ rows: 100_000 / 30, nulls: [false] }));
+    const m = indexSizeModel({ ...base, indexedRows: 100_000, keys: [facility], sampledDistinct: 30, sampledGroups: groups });
+    expect(m).toMatchObject({ distinctKeys: 30, distinctSource: 'sample' });
+    // ~6 bytes a row (one TID in a posting list), for the 100 k indexed rows only.
+    expect(m.leafBytesPerRow).toBeGreaterThan(6);
+    expect(m.leafBytesPerRow).toBeLessThan(7);
+    const full = indexSizeModel({ ...base, keys: [facility], sampledDistinct: 30, sampledGroups: groups.map((g) => ({ ...g, rows: g.rows * 10 })) });
+    expect(m.leafPages / full.leafPages).toBeCloseTo(0.1, 1);
+  });
+
+  it('keys the sample saw often keep their own sizes; the other rows share the other keys', () => {
+    const input: SizeModelInput = { ...base, keys: [recordType, { ...int4Key, name: 'tick' }], sampledDistinct: 500_000 };
+    const even = indexSizeModel(input);
+    // Half the rows in 10 big keys (~6 bytes a row in posting lists); the other half has 499 990 keys, one
+    // row each (a 24-byte tuple and its line pointer): ~17 bytes a row, against 22 in 2-row posting lists for all.
+    const skewed = indexSizeModel({ ...input, sampledGroups: Array.from({ length: 10 }, () => ({ rows: 50_000, nulls: [false, false] })) });
+    expect(skewed.leafBytesPerRow).toBeGreaterThan(16.5);
+    expect(skewed.leafBytesPerRow).toBeLessThan(17.5);
+    expect(even.leafBytesPerRow).toBeCloseTo(22, 0);
+    // A NULL key leaves its column out of the tuple.
+    const nullKey = indexSizeModel({ ...input, sampledDistinct: 1, sampledGroups: [{ rows: 1_000_000, nulls: [true, false] }] });
+    const plainKey = indexSizeModel({ ...input, sampledDistinct: 1, sampledGroups: [{ rows: 1_000_000, nulls: [false, false] }] });
+    expect(nullKey.estimatedBytes).toBeLessThanOrEqual(plainKey.estimatedBytes);
+  });
+});
+
 describe('build time model', () => {
   const measured = { pages: 4096, readMs: 40, rows: 300_000, sortMs: 60 };
   const build = { tablePages: 40_960, indexedRows: 3_000_000, indexBytes: 4096 * 8192, concurrently: false };

@@ -201,6 +201,23 @@ describe('condition reader', () => {
     expect(conditionConjuncts('((((')).toBeNull();
   });
 
+  it('reads a row comparison as a range on its first column (keyset reads), in either direction and on either side', () => {
+    const rt = [{ qualifier: null, column: 'record_type' }];
+    for (const op of ['>', '>=', '<', '<=']) {
+      expect(conditionConjuncts(`(ROW((record_type)::text, updated_at_sync_tick) ${op} ROW($1, $2))`)![0]).toMatchObject({ kind: 'range', bound: rt });
+    }
+    expect(conditionConjuncts("(ROW('a'::text, 5) < ROW((l.record_type)::text, l.updated_at_sync_tick))")![0]!.bound)
+      .toEqual([{ qualifier: 'l', column: 'record_type' }]);
+  });
+
+  it('reads LIKE prefixes on pattern operator classes and < ANY as ranges; the array of = ANY is no bound', () => {
+    const parts = conditionConjuncts("(((patient_id)::text ~>=~ 'p1'::text) AND ((patient_id)::text ~<~ 'p2'::text))")!;
+    expect(parts.map((p) => p.kind)).toEqual(['range', 'range']);
+    expect(parts[0]!.bound).toEqual([{ qualifier: null, column: 'patient_id' }]);
+    expect(conditionConjuncts('(updated_at_sync_tick < ANY ($1))')![0]).toMatchObject({ kind: 'range', bound: [{ qualifier: null, column: 'updated_at_sync_tick' }] });
+    expect(conditionConjuncts("('x'::text = ANY (tags))")![0]).toMatchObject({ kind: 'eq', bound: [] });
+  });
+
   it('names the columns of an expression index key', () => {
     expect(expressionColumns('lower((email)::text)')).toEqual(['email']);
   });
