@@ -1,0 +1,157 @@
+import { parse } from '@babel/parser';
+import type { MigrationPhase } from '../types.js';
+import { collectConstants, evaluate, isNode, resolveString, type Constants, type JsNode } from './js-values.js';
+import { QUERY_INTERFACE_METHODS, queryInterfaceSql } from './sequelize.js';
+import type { SqlPiece } from './sql-text.js';
+
+/*
+ * Finds the SQL a JavaScript or TypeScript migration runs, on Babel's syntax tree: `x.query(sql)` (pg,
+ * Sequelize, TypeORM), `knex.raw(sql)` and `knex.schema.raw(sql)`, `pgm.sql(sql)`, Sequelize
+ * QueryInterface calls; which function (`up`, `down`) each sits in; and the file's own transaction marker.
+ */
+
+/** One call that sends SQL: its text as pieces of the file, and where it is. */
+export interface SqlCall {
+  pieces: SqlPiece[];
+  /** Interpolations whose value is unknown (placeholders in `pieces`). */
+  unresolved: number;
+  phase: MigrationPhase;
+  /** File offsets of the call. */
+  start: number;
+  end: number;
+  via: string;
+  /** Translated from a QueryInterface call (not SQL written by hand). */
+  translated: boolean;
+}
+
+/** What a JS/TS migration holds. */
+export interface JsMigration {
+  calls: SqlCall[];
+  /** `transaction: false` (sync-lookup, Knex `config`), `transaction = false` (TypeORM), `pgm.noTransaction()`. */
+  noTransactionMarker: string | null;
+  /** The migration runner its calls look like (for the default transaction behaviour). */
+  runner: 'sync-lookup' | 'typeorm' | 'knex' | 'node-pg-migrate' | 'sequelize' | 'pg' | null;
+  /** Calls of sync-lookup's rebuild helpers (`rebuildRecordTypes`, `resyncRecordTypes`, purge with `thenRebuild`). */
+  libraryRebuilds: MigrationPhase[];
+  /** `//` and `/* *\/` comments with the file range of the code statement that follows each. */
+  comments: { text: string; start: number; end: number; next: { start: number; end: number } | null }[];
+}
+
+/** Names of calls whose first argument is SQL. */
+const SQL_METHODS = new Set(['query', 'raw', 'sql', 'unsafe', 'execute']);
+const REBUILD_HELPERS = new Set(['rebuildRecordTypes', 'resyncRecordTypes', 'resyncPatientProgramRegistrations', 'rebuildForPrescriptionsChange']);
+
+/**
+ * Parses a migration's code and finds its SQL. Throws Babel's SyntaxError (with `loc`) on code that does
+ * not parse.
+ */
+export function extractJs(code: string, fileName: string): JsMigration {
+  const ast = parse(code, {
+    sourceType: 'unambiguous', allowReturnOutsideFunction: true, allowAwaitOutsideFunction: true,
+    plugins: [...(/\.(c|m)?tsx?$/.test(fileName) ? ['typescript' as const] : ['jsx' as const]), 'decorators-legacy'],
+  }) as unknown as JsNode & { comments?: JsNode[] };
+  const constants = collectConstants(ast);
+  const out: JsMigration = { calls: [], noTransactionMarker: null, runner: null, libraryRebuilds: [], comments: [] };
+  const statements: { start: number; end: number }[] = [];
+  walk(ast, [], (node, stack) => {
+    if (/Statement$|Declaration$/.test(node.type) && node.type !== 'BlockStatement') statements.push({ start: node.start ?? 0, end: node.end ?? 0 });
+    if (node.type === 'CallExpression') visitCall(node, stack, constants, out);
+    markTransaction(node, out);
+  });
+  for (const c of ast.comments ?? []) {
+    const end = c.end ?? 0;
+    // The code statement after the comment: the first to start after it, the outermost of those that start there.
+    const next = statements.filter((s) => s.start >= end).sort((a, b) => a.start - b.start || b.end - a.end)[0] ?? null;
+    out.comments.push({ text: String(c.value), start: c.start ?? 0, end, next });
+  }
+  return out;
+}
+
+type Visitor = (node: JsNode, stack: JsNode[]) => void;
+
+function walk(node: unknown, stack: JsNode[], visit: Visitor): void {
+  if (Array.isArray(node)) { for (const n of node) walk(n, stack, visit); return; }
+  if (!isNode(node)) return;
+  visit(node, stack);
+  stack.push(node);
+  for (const [k, v] of Object.entries(node)) {
+    if (k === 'loc' || k === 'leadingComments' || k === 'trailingComments' || k === 'innerComments' || k === 'extra') continue;
+    if (typeof v === 'object' && v !== null) walk(v, stack, visit);
+  }
+  stack.pop();
+}
+
+/** `up` or `down`: the innermost enclosing function, method or property so named. */
+function phaseOf(stack: JsNode[]): MigrationPhase {
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const n = stack[i]!;
+    const name = nameOf(n, stack[i - 1]);
+    if (name === 'up' || name === 'down') return name;
+  }
+  return 'file';
+}
+
+function nameOf(n: JsNode, parent: JsNode | undefined): string | null {
+  const key = (k: unknown) => (isNode(k) ? (k.type === 'Identifier' ? k.name as string : typeof k.value === 'string' ? k.value : null) : null);
+  if (n.type === 'FunctionDeclaration') return key(n.id);
+  if (n.type === 'ObjectMethod' || n.type === 'ClassMethod') return key(n.key);
+  if ((n.type === 'ArrowFunctionExpression' || n.type === 'FunctionExpression') && parent) {
+    if (parent.type === 'ObjectProperty' || parent.type === 'ClassProperty') return key(parent.key);
+    if (parent.type === 'VariableDeclarator') return key(parent.id);
+    if (parent.type === 'AssignmentExpression' && isNode(parent.left) && parent.left.type === 'MemberExpression') return key(parent.left.property);
+  }
+  return null;
+}
+
+function calleeParts(callee: JsNode): { method: string | null; receiver: string } {
+  if (callee.type === 'Identifier') return { method: callee.name as string, receiver: '' };
+  if (callee.type !== 'MemberExpression' || callee.computed) return { method: null, receiver: '' };
+  const method = (callee.property as JsNode).name as string;
+  const text = (n: unknown): string => (!isNode(n) ? '?' : n.type === 'Identifier' ? n.name as string : n.type === 'ThisExpression' ? 'this'
+    : n.type === 'MemberExpression' ? `${text(n.object)}.${text(n.property)}` : n.type === 'CallExpression' ? `${text(n.callee)}()` : '?');
+  return { method, receiver: text(callee.object) };
+}
+
+function visitCall(node: JsNode, stack: JsNode[], constants: Constants, out: JsMigration): void {
+  const { method, receiver } = calleeParts(node.callee as JsNode);
+  if (method === null) return;
+  const args = node.arguments as JsNode[];
+  const phase = phaseOf(stack);
+  const span = { start: node.start ?? 0, end: node.end ?? 0 };
+  noteRunner(receiver, method, out);
+  if (REBUILD_HELPERS.has(method) || (method === 'purgeRecordTypes' && isThenRebuild(args[1], constants))) out.libraryRebuilds.push(phase);
+  if (method === 'noTransaction' && /pgm$/.test(receiver)) out.noTransactionMarker = 'pgm.noTransaction()';
+  if (SQL_METHODS.has(method) && receiver !== '' && args[0]) {
+    const text = resolveString(args[0], constants);
+    if (text) out.calls.push({ ...text, phase, ...span, via: `${receiver}.${method}()`, translated: false });
+    return;
+  }
+  if (QUERY_INTERFACE_METHODS.has(method) && receiver !== '' && args.length > 0 && !args.some((a) => a.type.includes('Function'))) {
+    const sql = queryInterfaceSql(method, args.map((a) => evaluate(a, constants)));
+    for (const s of sql ?? []) out.calls.push({ pieces: [{ text: s, src: null }], unresolved: 0, phase, ...span, via: `${receiver}.${method}()`, translated: true });
+  }
+}
+
+function isThenRebuild(node: JsNode | undefined, constants: Constants): boolean {
+  const v = evaluate(node, constants);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && (v as Record<string, unknown>).thenRebuild === true;
+}
+
+function noteRunner(receiver: string, method: string, out: JsMigration): void {
+  if (out.runner !== null) return;
+  if (/queryRunner$/.test(receiver)) out.runner = 'typeorm';
+  else if (/^pgm$/.test(receiver)) out.runner = 'node-pg-migrate';
+  else if (/knex|trx/.test(receiver) && method === 'raw') out.runner = 'knex';
+  else if (/^ctx\b/.test(receiver)) out.runner = 'sync-lookup';
+  else if (/sequelize|queryInterface/i.test(receiver) || QUERY_INTERFACE_METHODS.has(method)) out.runner = 'sequelize';
+}
+
+/** `transaction: false` in an object (sync-lookup's default export, Knex's `config`) or a class (TypeORM). */
+function markTransaction(node: JsNode, out: JsMigration): void {
+  if (node.type !== 'ObjectProperty' && node.type !== 'ClassProperty') return;
+  const key = node.key as JsNode;
+  const value = node.value as JsNode | null;
+  if (key.type === 'Identifier' && key.name === 'transaction' && value?.type === 'BooleanLiteral' && value.value === false) {
+    out.noTransactionMarker = node.type === 'ClassProperty' ? 'transaction = false' : 'transaction: false';
+  }
+}

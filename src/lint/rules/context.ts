@@ -1,0 +1,129 @@
+import type { Rates } from '../estimates.js';
+import type { SchemaModel, TableModel } from '../schema/model.js';
+import type { SizeMap, TableSize } from '../sizes.js';
+import type { ExtractedFile, ExtractedStatement, LintLevel, RuleId } from '../types.js';
+
+/*
+ * What a rule sees: one statement, its file, the schema as it was just before the statement, and the
+ * sizes; and what it returns: hits, which the engine places (file, line, column) and filters (ignores,
+ * configured levels).
+ */
+
+export type Ast = Record<string, unknown>;
+export type RangeVar = { schemaname?: string; relname?: string; alias?: { aliasname?: string } };
+
+/** The linter's settings, resolved. */
+export interface RuleSettings {
+  /** From this many rows a table is large: the size-dependent rules report errors. */
+  largeTableRows: number;
+  rates: Rates;
+  /** Record types still in the registry (`--models`); empty: the live-type rule has nothing to check. */
+  liveTypes: ReadonlySet<string>;
+  /** The runner sets lock_timeout itself (no warning for its absence). */
+  lockTimeoutSetByRunner: boolean;
+}
+
+/** What the engine tracks through one file (and phase) while it lints it. */
+export interface FileState {
+  lockTimeoutSet: boolean;
+  /** Inside an explicit BEGIN … COMMIT of the file's own. */
+  explicitTransaction: boolean;
+  /** Tables created by this file: new and empty. */
+  createdHere: Set<string>;
+}
+
+export interface RuleContext {
+  stmt: ExtractedStatement;
+  file: ExtractedFile;
+  model: SchemaModel;
+  sizes: SizeMap;
+  settings: RuleSettings;
+  state: FileState;
+}
+
+/** One problem a rule found in the statement. */
+export interface RuleHit {
+  rule: RuleId;
+  level: LintLevel;
+  table: string | null;
+  message: string;
+  fix: string | null;
+  evidence: Record<string, string | number | boolean | null>;
+}
+
+export type Rule = (ctx: RuleContext) => RuleHit[];
+
+/** A table's size as the rules weigh it. */
+export interface Sized {
+  key: string;
+  table: TableModel | undefined;
+  /** `new`: created by this file (empty); `unknown`: no size from any source. */
+  state: 'new' | 'large' | 'small' | 'unknown';
+  size: TableSize | null;
+}
+
+/** Looks up a relation's table and size. */
+export function sized(ctx: RuleContext, rel: RangeVar | undefined): Sized {
+  const table = ctx.model.table(rel);
+  const key = table ? `${table.schema}.${table.name}` : `${rel?.schemaname ?? 'public'}.${rel?.relname ?? ''}`;
+  if (ctx.state.createdHere.has(key)) return { key, table, state: 'new', size: null };
+  const size = ctx.sizes.get(key) ?? null;
+  if (!size) return { key, table, state: 'unknown', size: null };
+  return { key, table, state: size.rows >= ctx.settings.largeTableRows ? 'large' : 'small', size };
+}
+
+/** The level a size-dependent rule reports at: its own on a large table, a warning when the size is unknown, none otherwise. */
+export function levelFor(s: Sized, level: LintLevel = 'error'): LintLevel | null {
+  if (s.state === 'large') return level;
+  if (s.state === 'unknown') return 'warning';
+  return null;
+}
+
+/** `58 M rows, 7.9 GB` or `size unknown (…)`. */
+export function sizeWords(s: Sized): string {
+  if (!s.size) return 'size unknown: pass --database-url, --stats or --assume-rows';
+  const { rows, bytes, bytesEstimated, source } = s.size;
+  return `${formatRows(rows)} rows, ${bytesEstimated ? '~' : ''}${formatBytes(bytes)}${source === 'assumed' ? ' (assumed)' : ''}`;
+}
+
+export function formatRows(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)} M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(0)} k`;
+  return String(Math.round(n));
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+/** 850 ms, 12 s, 4 min, 3.5 h. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+/** The first (only) key of a statement node: `['DeleteStmt', {…}]`. */
+export function stmtKind(ast: Ast): [string, Ast] {
+  const [k, v] = Object.entries(ast)[0] ?? ['', {}];
+  return [k, v as Ast];
+}
+
+/** Visits every node of a parse tree (objects with a single node-type key are passed as `(type, node)`). */
+export function walkNodes(node: unknown, visit: (type: string, n: Ast, parents: string[]) => void, parents: string[] = []): void {
+  if (Array.isArray(node)) { for (const x of node) walkNodes(x, visit, parents); return; }
+  if (node === null || typeof node !== 'object') return;
+  for (const [k, v] of Object.entries(node)) {
+    if (v === null || typeof v !== 'object') continue;
+    if (/^[A-Z]/.test(k) && !Array.isArray(v)) {
+      visit(k, v as Ast, parents);
+      walkNodes(v, visit, [...parents, k]);
+    } else walkNodes(v, visit, parents);
+  }
+}
