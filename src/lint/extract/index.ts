@@ -64,11 +64,15 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   return out;
 }
 
-/** SQL that starts like a statement (a keyword, a comment or a parenthesis): other strings passed to `.query()` are not SQL. */
+/** Words a statement starts with: other strings passed to `.query()` (cache keys, URLs) are not SQL. */
+const STATEMENT_WORDS = new Set(['select', 'insert', 'update', 'delete', 'with', 'create', 'alter', 'drop', 'truncate', 'set', 'reset',
+  'begin', 'start', 'commit', 'rollback', 'end', 'vacuum', 'analyze', 'analyse', 'reindex', 'cluster', 'grant', 'revoke', 'comment', 'do',
+  'call', 'lock', 'values', 'table', 'explain', 'copy', 'refresh', 'savepoint', 'release', 'notify', 'listen', 'show', 'merge', 'import', 'security', '(']);
+
 function looksLikeSql(text: string): boolean {
   try {
-    const first = scanSync(text).tokens[0];
-    return first !== undefined && (first.keywordKind === 4 || first.keywordKind === 1 || first.text === '(' || first.tokenName.endsWith('COMMENT'));
+    const first = scanSync(text).tokens.find((t) => !t.tokenName.endsWith('COMMENT'));
+    return first !== undefined && STATEMENT_WORDS.has(first.text.toLowerCase());
   } catch {
     return false;
   }

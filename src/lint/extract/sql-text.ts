@@ -83,7 +83,7 @@ export function parseStatements(sql: string): { statements: ParsedStatement[]; e
     return { statements: stmts.map((s) => toParsed(sql, toChar, s as RawStmt)), error: null };
   } catch (err) {
     const e = err as { message?: string; sqlDetails?: { cursorPosition?: number } };
-    const error = { message: e.message ?? String(err), offset: toChar(Math.max(0, (e.sqlDetails?.cursorPosition ?? 1) - 1)) };
+    const error = { message: e.message ?? String(err), offset: toChar(Math.max(0, e.sqlDetails?.cursorPosition ?? 0)) };
     return { statements: parsePartwise(sql, toChar), error };
   }
 }

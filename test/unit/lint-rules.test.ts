@@ -1,0 +1,211 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { lintMigrations, type LintOptions, type LintResult } from '../../src/lint/index.js';
+import { typeChangeRewrites } from '../../src/lint/rules/rewrite.js';
+
+/*
+ * Each rule's bad and good forms, schema evolution and ignores, on inline migrations against a small
+ * schema dump with assumed sizes (notes: 10 M rows, small: 100 rows, other: size unknown).
+ */
+
+const SCHEMA = `
+CREATE TABLE public.notes (id uuid NOT NULL, record_id varchar(255), content varchar(255), email text, tick bigint NOT NULL, created_at timestamptz);
+ALTER TABLE ONLY public.notes ADD CONSTRAINT notes_pkey PRIMARY KEY (id);
+CREATE INDEX notes_tick ON public.notes USING btree (tick);
+CREATE INDEX notes_lower_email ON public.notes USING btree (lower(email));
+CREATE UNIQUE INDEX notes_record ON public.notes USING btree (record_id, content);
+CREATE INDEX notes_flagged ON public.notes USING btree (content) WHERE (email IS NULL);
+CREATE TABLE public.small (id integer PRIMARY KEY, a integer);
+CREATE TABLE public.other (id integer PRIMARY KEY, a integer);
+`;
+const BASE: LintOptions = { schemaSql: SCHEMA, assumeRows: { notes: 10_000_000, small: 100 } };
+
+async function lint(files: Record<string, string>, options: LintOptions = {}): Promise<LintResult> {
+  return lintMigrations(Object.entries(files).map(([path, text]) => ({ path, text })), { ...BASE, ...options });
+}
+
+/** `rule level` of each finding, in order. */
+async function rules(sql: string, options: LintOptions = {}): Promise<string[]> {
+  const r = await lint({ '001.sql': sql }, options);
+  return r.findings.map((f) => `${f.rule} ${f.level}`);
+}
+
+describe('lint rules', () => {
+  it('unindexed-filter: a predicate on a second key column reads the whole large table, with the index that fixes it', async () => {
+    const r = await lint({ '001.sql': "DELETE FROM notes WHERE content = 'x';" });
+    expect(r.findings).toHaveLength(1);
+    const f = r.findings[0]!;
+    expect(f).toMatchObject({ rule: 'unindexed-filter', level: 'error', table: 'public.notes', line: 1, column: 1 });
+    expect(f.message).toMatch(/10 M rows/);
+    expect(f.message).toMatch(/notes_record has content as key column 2/);
+    expect(f.message).toMatch(/notes_flagged leads with content but is partial/);
+    expect(f.fix).toBe('CREATE INDEX CONCURRENTLY "notes_content" ON "public"."notes" ("content")');
+    expect(f.evidence.maxMs).toBeGreaterThan(f.evidence.minMs as number);
+  });
+
+  it('unindexed-filter: predicates that bound a leading key are fine (equality, range, IN sub-select, expression key, OR of served arms, partial index)', async () => {
+    expect(await rules([
+      "DELETE FROM notes WHERE record_id = 'a' AND content = 'x';",
+      'UPDATE notes SET content = NULL WHERE tick > 5;',
+      'SELECT max(tick) FROM notes WHERE tick < (SELECT min(a) FROM small);',
+      "DELETE FROM notes WHERE lower(email) = 'x';",
+      "DELETE FROM notes WHERE tick = 1 OR record_id = 'b';",
+      "SELECT id FROM notes WHERE content = 'x' AND email IS NULL;",
+      "DELETE FROM notes n USING small s WHERE n.id = s.a::uuid AND s.a = 1;",
+    ].join('\n'))).toEqual([]);
+  });
+
+  it('unindexed-filter: small tables are fine, unknown sizes are said to be unknown, a LIMIT lowers it to a warning', async () => {
+    expect(await rules('DELETE FROM small WHERE a = 1;')).toEqual([]);
+    const r = await lint({ '001.sql': 'DELETE FROM other WHERE a = 1;' });
+    expect(r.findings.map((f) => [f.rule, f.level])).toEqual([['unindexed-filter', 'warning']]);
+    expect(r.findings[0]!.message).toMatch(/size unknown/);
+    expect(await rules("DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE content = 'x' LIMIT 1000);")).toEqual(['unindexed-filter warning']);
+  });
+
+  it("the seed's four migrations (TypeScript, Sequelize) are errors at 58 M rows and clean at 5 000", async () => {
+    const schemaSql = readFileSync('test/fixtures/origin/schema.sql', 'utf8');
+    const base = { schemaSql, assumeInTransaction: true, liveTypes: ['patient_program_registrations', 'patient_program_registration_conditions', 'prescriptions'] };
+    const big = await lintMigrations(['test/fixtures/lint/seed-tamanu'], { ...base, assumeRows: { sync_lookup: 58_000_000, sync_lookup_ticks: 100 } });
+    const errors = big.findings.filter((f) => f.level === 'error');
+    expect(errors.map((f) => `${f.file.split('/').pop()!.slice(0, 13)} ${f.rule}`)).toEqual([
+      '1748555633925 unindexed-filter', '1750719607520 count-for-emptiness', '1754351568045 unindexed-filter', '1755237235317 unindexed-filter',
+    ]);
+    expect(big.files).toHaveLength(4);
+    const small = await lintMigrations(['test/fixtures/lint/seed-tamanu'], { ...base, assumeRows: { sync_lookup: 5000, sync_lookup_ticks: 100 } });
+    expect(small.findings).toEqual([]);
+    const good = await lintMigrations(['test/fixtures/lint/seed-tamanu-good'], { ...base, assumeRows: { sync_lookup: 58_000_000, sync_lookup_ticks: 100 } });
+    expect(good.findings).toEqual([]);
+  });
+
+  it('count-for-emptiness: count(*) compared with 0 on a large table; EXISTS and plain counts are fine', async () => {
+    expect(await rules('SELECT count(*) = 0 AS empty FROM notes;')).toEqual(['count-for-emptiness error']);
+    expect(await rules('SELECT (SELECT count(*) FROM notes) > 0;')).toEqual(['count-for-emptiness error']);
+    expect(await rules('SELECT EXISTS (SELECT 1 FROM notes); SELECT count(*) FROM small; SELECT count(*) = 0 FROM small;')).toEqual([]);
+    expect(await rules("SELECT count(*) > 0 FROM notes WHERE record_id = 'a';")).toEqual([]);
+  });
+
+  it('non-concurrent-index: CREATE/DROP INDEX and REINDEX without CONCURRENTLY on a large table, with the build time', async () => {
+    const r = await lint({ '001.sql': 'CREATE INDEX notes_content ON notes (content);' });
+    expect(r.findings.map((f) => f.rule)).toEqual(['non-concurrent-index']);
+    expect(r.findings[0]!.message).toMatch(/blocks writes on public.notes .* the build takes .* to /);
+    expect(r.findings[0]!.evidence.indexBytes).toBeGreaterThan(100_000_000);
+    expect(await rules('DROP INDEX notes_tick;')).toEqual(['non-concurrent-index error', 'missing-lock-timeout warning']);
+    expect(await rules('REINDEX TABLE notes;')).toEqual(['non-concurrent-index error']);
+    expect(await rules('--! no-transaction\nCREATE INDEX CONCURRENTLY notes_content ON notes (content);')).toEqual([]);
+    expect(await rules('CREATE TABLE fresh (id int, a int); CREATE INDEX fresh_a ON fresh (a);')).toEqual([]);
+    expect(await rules('CREATE INDEX small_a ON small (a);')).toEqual([]);
+  });
+
+  it('concurrent-index-in-transaction: from the runner, a multi-statement call, or an explicit BEGIN', async () => {
+    const sql = 'CREATE INDEX CONCURRENTLY notes_content ON notes (content);';
+    expect(await rules(sql, { assumeInTransaction: true })).toEqual(['concurrent-index-in-transaction error']);
+    expect(await rules(sql)).toEqual([]);
+    expect(await rules(`BEGIN; ${sql} COMMIT;`)).toEqual(['concurrent-index-in-transaction error']);
+    const knex = "exports.config = { transaction: false };\nexports.up = (knex) => knex.raw('SELECT 1; CREATE INDEX CONCURRENTLY i ON notes (content)');";
+    const r = await lint({ '001.js': knex });
+    expect(r.findings.map((f) => f.rule)).toEqual(['concurrent-index-in-transaction']);
+    expect(r.findings[0]!.message).toMatch(/one query string/);
+    const typeorm = 'export class X { async up(queryRunner) { await queryRunner.query(`CREATE INDEX CONCURRENTLY i ON notes (content)`); } }';
+    expect((await lint({ '001.ts': typeorm })).findings.map((f) => f.rule)).toEqual(['concurrent-index-in-transaction']);
+  });
+
+  it('full-table-rewrite: rewriting type changes, volatile defaults, VACUUM FULL, CLUSTER, UPDATE without WHERE', async () => {
+    expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ALTER COLUMN tick TYPE integer;')).toEqual(['full-table-rewrite error']);
+    expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ALTER COLUMN content TYPE text; ALTER TABLE notes ALTER COLUMN record_id TYPE varchar(300);')).toEqual([]);
+    expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ADD COLUMN u uuid DEFAULT gen_random_uuid();')).toEqual(['full-table-rewrite error']);
+    expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ADD COLUMN v timestamptz DEFAULT now(); ALTER TABLE notes ADD COLUMN w int;')).toEqual([]);
+    expect(await rules('VACUUM FULL notes;')).toEqual(['full-table-rewrite error']);
+    expect(await rules("UPDATE notes SET content = 'x';")).toEqual(['full-table-rewrite error']);
+    expect(await rules("UPDATE small SET a = 1; VACUUM notes;")).toEqual([]);
+  });
+
+  it('typeChangeRewrites: binary-compatible changes do not rewrite', () => {
+    expect(typeChangeRewrites('varchar(255)', 'text', false)).toBe(false);
+    expect(typeChangeRewrites('varchar(10)', 'varchar(20)', false)).toBe(false);
+    expect(typeChangeRewrites('varchar(20)', 'varchar(10)', false)).toBe(true);
+    expect(typeChangeRewrites('numeric(10, 2)', 'numeric(12, 2)', false)).toBe(false);
+    expect(typeChangeRewrites('numeric(10, 2)', 'numeric(12, 3)', false)).toBe(true);
+    expect(typeChangeRewrites('int4', 'int8', false)).toBe(true);
+    expect(typeChangeRewrites('text', 'text', true)).toBe(true);
+    expect(typeChangeRewrites('cidr', 'inet', false)).toBe(false);
+  });
+
+  it('blocking-validation: SET NOT NULL, constraints without NOT VALID, keys without an index; the safe sequence is clean', async () => {
+    const lt = 'SET lock_timeout = 1000;';
+    expect(await rules(`${lt} ALTER TABLE notes ALTER COLUMN content SET NOT NULL;`)).toEqual(['blocking-validation error']);
+    expect(await rules(`${lt} ALTER TABLE notes ADD CONSTRAINT c CHECK (content IS NOT NULL) NOT VALID; ALTER TABLE notes VALIDATE CONSTRAINT c; ALTER TABLE notes ALTER COLUMN content SET NOT NULL;`)).toEqual([]);
+    expect(await rules(`${lt} ALTER TABLE notes ALTER COLUMN tick SET NOT NULL;`)).toEqual([]);
+    expect(await rules(`${lt} ALTER TABLE notes ADD CONSTRAINT fk FOREIGN KEY (tick) REFERENCES small (id);`)).toEqual(['blocking-validation error']);
+    expect(await rules(`${lt} ALTER TABLE notes ADD CONSTRAINT fk FOREIGN KEY (tick) REFERENCES small (id) NOT VALID;`)).toEqual([]);
+    expect(await rules(`${lt} ALTER TABLE notes ADD CONSTRAINT u UNIQUE (email);`)).toEqual(['blocking-validation error']);
+    expect(await rules(`${lt} ALTER TABLE notes ADD CONSTRAINT u UNIQUE USING INDEX notes_record;`)).toEqual([]);
+  });
+
+  it('missing-lock-timeout: ACCESS EXCLUSIVE on an existing table, whatever its size, unless lock_timeout is set first', async () => {
+    expect(await rules('ALTER TABLE small ADD COLUMN b int;')).toEqual(['missing-lock-timeout warning']);
+    expect(await rules("SET lock_timeout = '5s'; ALTER TABLE small ADD COLUMN b int;")).toEqual([]);
+    expect(await rules("SELECT set_config('lock_timeout', '5s', true); ALTER TABLE small ADD COLUMN b int;")).toEqual([]);
+    expect(await rules('CREATE TABLE t2 (id int); ALTER TABLE t2 ADD COLUMN b int;')).toEqual([]);
+    expect(await rules('ALTER TABLE small ADD COLUMN b int;', { lockTimeoutSetByRunner: true })).toEqual([]);
+  });
+
+  it('sync-lookup-live-type-delete: a live type deleted without its rebuild', async () => {
+    const schemaSql = readFileSync('test/fixtures/origin/schema.sql', 'utf8');
+    const opts = { schemaSql, assumeRows: { sync_lookup: 100 }, liveTypes: ['notes', 'patients'] };
+    const del = "DELETE FROM sync_lookup WHERE record_type IN ('notes', 'legacy');";
+    expect((await lint({ '001.sql': del }, opts)).findings.map((f) => [f.rule, f.message.includes('notes')])).toEqual([['sync-lookup-live-type-delete', true]]);
+    expect((await lint({ '001.sql': `${del} SELECT flag_lookup_model_to_rebuild('notes');` }, opts)).findings).toEqual([]);
+    expect((await lint({ '001.sql': "DELETE FROM sync_lookup WHERE record_type = 'legacy';" }, opts)).findings).toEqual([]);
+    const helper = `import { purgeRecordTypes } from 'sync-lookup';\nexport default { async up(ctx) { await ctx.client.query(\`${del}\`); await purgeRecordTypes(ctx.db, { types: ['x'], thenRebuild: true }); } };`;
+    expect((await lint({ '001.mjs': helper }, opts)).findings).toEqual([]);
+  });
+
+  it('follows the schema: an index added by one migration serves the next; down statements do not leak', async () => {
+    const r = await lint({
+      '011_index.sql': '--! no-transaction\nCREATE INDEX CONCURRENTLY notes_content ON notes (content);',
+      '012_delete.sql': "DELETE FROM notes WHERE content = 'x';",
+    });
+    expect(r.findings).toEqual([]);
+    const down = await lint({
+      '011_x.js': "exports.up = async (knex) => {}; exports.down = (knex) => knex.raw('CREATE INDEX CONCURRENTLY notes_content ON notes (content)');",
+      '012_delete.sql': "DELETE FROM notes WHERE content = 'x';",
+    });
+    expect(down.findings.map((f) => `${f.file} ${f.rule}`)).toEqual(['011_x.js concurrent-index-in-transaction', '012_delete.sql unindexed-filter']);
+    expect(down.findings[0]!.phase).toBe('down');
+    // Files run in name order whatever order they are given in.
+    const order = await lint({ '012_delete.sql': "DELETE FROM notes WHERE content = 'x';", '011_index.sql': '--! no-transaction\nCREATE INDEX CONCURRENTLY notes_content ON notes (content);' });
+    expect(order.findings).toEqual([]);
+  });
+
+  it('a table created earlier in the same file is new and empty, whatever size is assumed for the name', async () => {
+    expect(await rules('CREATE TABLE big2 (id int, a int); DELETE FROM big2 WHERE a = 1; UPDATE big2 SET a = 2;', { assumeRows: { big2: 50_000_000 } })).toEqual([]);
+  });
+
+  it('inline ignores need a reason; unused ones are reported', async () => {
+    const bad = "DELETE FROM notes WHERE content = 'x';";
+    expect(await rules(`-- sync-lookup-lint-ignore unindexed-filter runs once on an empty table at install\n${bad}`)).toEqual([]);
+    expect(await rules(`-- sync-lookup-lint-ignore unindexed-filter\n${bad}`)).toEqual(['unindexed-filter error', 'ignore-without-reason error']);
+    expect(await rules('-- sync-lookup-lint-ignore unindexed-filter not needed\nSELECT 1;')).toEqual(['unused-ignore warning']);
+    expect(await rules('-- sync-lookup-lint-ignore no-such-rule because\nSELECT 1;')).toEqual(['unused-ignore warning']);
+    const code = [
+      'export async function up(q) {',
+      '  // sync-lookup-lint-ignore unindexed-filter the batch helper bounds it',
+      `  await q.sequelize.query(\`${bad}\`);`,
+      `  await q.sequelize.query(\`${bad}\`);`,
+      '}',
+    ].join('\n');
+    const r = await lint({ '001.ts': code });
+    expect(r.findings.map((f) => [f.rule, f.line])).toEqual([['unindexed-filter', 4]]);
+  });
+
+  it('reports an unparsable file and still lints the others; configured levels apply', async () => {
+    const r = await lint({ '001.sql': 'DELET FROM notes;', '002.sql': "DELETE FROM notes WHERE content = 'x';" });
+    expect(r.findings.map((f) => `${f.file}:${f.line} ${f.rule}`)).toEqual(['001.sql:1 parse-error', '002.sql:1 unindexed-filter']);
+    expect(r.findings[0]!.message).toMatch(/syntax error at or near "DELET"/);
+    const off = await lint({ '001.sql': "ALTER TABLE small ADD COLUMN b int; DELETE FROM notes WHERE content = 'x';" },
+      { rules: { 'missing-lock-timeout': 'off', 'unindexed-filter': 'warning' } });
+    expect(off.findings.map((f) => `${f.rule} ${f.level}`)).toEqual(['unindexed-filter warning']);
+    expect(off.errors).toBe(0);
+  });
+});
