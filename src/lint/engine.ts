@@ -20,7 +20,10 @@ export function lintFile(file: ExtractedFile, model: SchemaModel, sizes: SizeMap
   const raw: { stmt: ExtractedStatement | null; hit: RuleHit; line: number; column: number; offset: number; phase: MigrationPhase }[] = [];
   const forward = file.statements.filter((s) => s.phase !== 'down');
   const down = file.statements.filter((s) => s.phase === 'down');
-  for (const [statements, target] of [[forward, model], [down, down.length ? model.clone() : model]] as const) {
+  // `down` is judged against the schema `up` left (a copy, made once `up` has been applied).
+  for (const [statements, pick] of [[forward, () => model], [down, () => model.clone()]] as const) {
+    if (statements.length === 0) continue;
+    const target = pick();
     const state: FileState = { lockTimeoutSet: false, explicitTransaction: false, createdHere: new Set() };
     for (const stmt of statements) {
       for (const rule of RULES) {
