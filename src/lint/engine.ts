@@ -20,11 +20,13 @@ export function lintFile(file: ExtractedFile, model: SchemaModel, sizes: SizeMap
   const raw: { stmt: ExtractedStatement | null; hit: RuleHit; line: number; column: number; offset: number; phase: MigrationPhase }[] = [];
   const forward = file.statements.filter((s) => s.phase !== 'down');
   const down = file.statements.filter((s) => s.phase === 'down');
+  // Tables this file creates are new in its `down` too.
+  const createdHere = new Set<string>();
   // `down` is judged against the schema `up` left (a copy, made once `up` has been applied).
   for (const [statements, pick] of [[forward, () => model], [down, () => model.clone()]] as const) {
     if (statements.length === 0) continue;
     const target = pick();
-    const state: FileState = { lockTimeoutSet: false, explicitTransaction: false, createdHere: new Set() };
+    const state: FileState = { lockTimeoutSet: false, explicitTransaction: false, createdHere };
     for (const stmt of statements) {
       for (const rule of RULES) {
         if (!rule.run) continue;
@@ -40,7 +42,7 @@ export function lintFile(file: ExtractedFile, model: SchemaModel, sizes: SizeMap
     raw.push({ stmt: null, line: e.line, column: e.column, offset: -1, phase: e.phase,
       hit: { rule: 'parse-error', level: 'error', table: null, message: `does not parse: ${e.message}`, fix: null, evidence: {} } });
   }
-  const findings = applyIgnores(file, raw).map(({ stmt, hit, line, column, phase }) => ({
+  const findings = applyIgnores(file, onePerTable(raw)).map(({ stmt, hit, line, column, phase }) => ({
     file: file.file, line, column, rule: hit.rule, level: hit.level, phase, table: hit.table, message: hit.message, fix: hit.fix,
     statement: stmt ? (stmt.sql.length > 300 ? `${stmt.sql.slice(0, 297)}...` : stmt.sql) : null, evidence: hit.evidence,
   }));
@@ -65,6 +67,18 @@ function track(state: FileState, ast: Ast): void {
     const name = ((x.funcname as { String?: { sval?: string } }[] | undefined) ?? []).at(-1)?.String?.sval;
     const arg = ((x.args as { A_Const?: { sval?: { sval?: string } } }[] | undefined) ?? [])[0]?.A_Const?.sval?.sval;
     if (name === 'set_config' && arg === 'lock_timeout') state.lockTimeoutSet = true;
+  });
+}
+
+/** One missing-lock-timeout per table and phase: one `SET lock_timeout` at the top fixes them all. */
+function onePerTable<T extends { hit: RuleHit; phase: MigrationPhase }>(raw: T[]): T[] {
+  const seen = new Set<string>();
+  return raw.filter((r) => {
+    if (r.hit.rule !== 'missing-lock-timeout') return true;
+    const key = `${r.phase} ${r.hit.table ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
   });
 }
 

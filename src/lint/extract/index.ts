@@ -133,6 +133,9 @@ function collectRebuilds(out: ExtractedFile, statements: ExtractedStatement[]): 
       Object.values(v).forEach(walk);
     };
     walk(s.ast);
+    // Re-stamping every source row (an UPDATE without WHERE fires the tick trigger) makes the next build re-read them all.
+    const update = (s.ast as { UpdateStmt?: { relation?: { relname?: string }; whereClause?: unknown } }).UpdateStmt;
+    if (update?.relation?.relname && !update.whereClause) types.push(update.relation.relname);
     if (types.length) out.rebuilds.push({ phase: s.phase, types });
   }
 }

@@ -44,6 +44,13 @@ export function sqlType(v: JsValue): string {
   return TYPES[v.name] ?? 'text';
 }
 
+/** The PostgreSQL type of a Sequelize type when it is known exactly (a string type is taken as written). */
+function knownSqlType(v: JsValue): string | null {
+  if (typeof v === 'string') return v;
+  if (!isMarker(v) || v.marker !== 'type' || !(v.name in TYPES) || v.name === 'ENUM' || v.name === 'ARRAY') return null;
+  return sqlType(v);
+}
+
 /** A default value as SQL, or null when the database gets none (Sequelize fills `UUIDV4`, `NOW` in JS). */
 function defaultSql(v: JsValue): string | null {
   if (v === UNKNOWN) return '$1';
@@ -154,7 +161,10 @@ function changeColumnSql(table: string, column: string, attrs: JsValue): string[
     const def = defaultSql(a.defaultValue ?? null);
     out.push(def === null ? `${col} DROP DEFAULT` : `${col} SET DEFAULT ${def}`);
   }
-  if (a.type !== undefined) out.push(`${col} TYPE ${sqlType(a.type)}`);
+  // A type known only to the host (a custom DataType, an ENUM's own type) is left out rather than guessed:
+  // a wrong guess would look like a type change.
+  const type = a.type === undefined ? null : knownSqlType(a.type);
+  if (type !== null) out.push(`${col} TYPE ${type}`);
   return out;
 }
 
