@@ -9,7 +9,7 @@ beforeAll(async () => { await loadSqlParser(); });
 
 const kinds = (f: ReturnType<typeof extractFile>) => f.statements.map((s) => Object.keys(s.ast)[0]);
 
-describe('lint extraction', () => {
+describe('lint extraction', { timeout: 60_000 }, () => {
   it('reads a SQL file statement by statement, with line and column of each', () => {
     const f = extractFile('001.sql', "-- first\nSET lock_timeout = '5s';\n\n  CREATE INDEX i ON t (a);\n");
     expect(kinds(f)).toEqual(['VariableSetStmt', 'IndexStmt']);

@@ -14,7 +14,8 @@ async function result() {
   ], { schemaSql: SCHEMA, assumeRows: { notes: 2_000_000 } });
 }
 
-describe('lint output', () => {
+// Loading Babel, the SQL parser and compiling the SARIF schema take seconds on a busy machine.
+describe('lint output', { timeout: 60_000 }, () => {
   it('SARIF 2.1.0: valid against the schema, rules with help, results with levels and locations', async () => {
     const r = await result();
     const sarif = renderSarif(r, { version: '0.2.0', baseDir: '/repo' }) as {

@@ -30,7 +30,7 @@ async function rules(sql: string, options: LintOptions = {}): Promise<string[]> 
   return r.findings.map((f) => `${f.rule} ${f.level}`);
 }
 
-describe('lint rules', () => {
+describe('lint rules', { timeout: 60_000 }, () => {
   it('unindexed-filter: a predicate on a second key column reads the whole large table, with the index that fixes it', async () => {
     const r = await lint({ '001.sql': "DELETE FROM notes WHERE content = 'x';" });
     expect(r.findings).toHaveLength(1);
