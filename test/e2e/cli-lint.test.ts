@@ -103,6 +103,18 @@ describe.runIf(cliBuilt() && hasServer())('sync-lookup lint', () => {
     expect(small.code).toBe(0);
   });
 
+  it("against the same database's stats export (schema and sizes from the file)", async () => {
+    const exported = await runCli(['stats', 'export'], { DATABASE_URL: t.url });
+    expect(exported.code).toBe(0);
+    const file = path.join(dir, '..', `${path.basename(dir)}-stats.json`);
+    await writeFile(file, exported.stdout);
+    const r = await runCli(['lint', dir, '--stats', file, '--large-table-rows', '1000', '--json']);
+    expect(r.stderr).toBe('');
+    expect(summary(r.stdout)).toEqual(EXPECTED_AT_58M);
+    expect(JSON.parse(r.stdout)).toMatchObject({ schema_source: 'stats' });
+    await rm(file);
+  });
+
   it('SARIF and GitHub formats; bad input exits 2', async () => {
     const sarif = await runCli(['lint', dir, '--schema', SCHEMA, '--assume-rows', 'sync_lookup=58M', '--format', 'sarif']);
     expect(sarif.code).toBe(3);

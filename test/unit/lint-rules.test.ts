@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { lintMigrations, type LintOptions, type LintResult } from '../../src/lint/index.js';
+import { lintMigrations, parseAssumeRows, readStatsDocument, type LintOptions, type LintResult } from '../../src/lint/index.js';
 import { typeChangeRewrites } from '../../src/lint/rules/rewrite.js';
 
 /*
@@ -207,5 +207,46 @@ describe('lint rules', { timeout: 60_000 }, () => {
       { rules: { 'missing-lock-timeout': 'off', 'unindexed-filter': 'warning' } });
     expect(off.findings.map((f) => `${f.rule} ${f.level}`)).toEqual(['unindexed-filter warning']);
     expect(off.errors).toBe(0);
+  });
+});
+
+describe('lint inputs', { timeout: 60_000 }, () => {
+  it('row comparisons bound each of their columns', async () => {
+    expect(await rules("DELETE FROM notes WHERE (record_id, content) IN (('a', 'b'), ('c', 'd'));")).toEqual([]);
+    expect(await rules("DELETE FROM notes WHERE (content, email) = ('a', 'b');")).toEqual(['unindexed-filter error']);
+  });
+
+  it('a stats export gives sizes, widths and (without a dump) the schema', async () => {
+    const stats = readStatsDocument({
+      format: 'sync-lookup-stats', version: 1, exported_at: '2026-01-01T00:00:00Z', server_version: '18.0', database: 'x', includes_values: false,
+      tables: [{
+        schema: 'public', name: 'events', kind: 'r', rows: 30_000_000, pages: 500_000, bytes: 4_096_000_000, total_bytes: 6e9, partition_of: null,
+        last_analyzed_at: null,
+        indexes: [{ name: 'events_pkey', definition: 'CREATE UNIQUE INDEX events_pkey ON public.events USING btree (id)', bytes: 1e8, valid: true },
+          { name: 'events_kind', definition: 'CREATE INDEX events_kind ON public.events USING btree (kind)', bytes: 1e8, valid: false }],
+        columns: [{ name: 'id', type: 'bigint', null_frac: 0, n_distinct: -1, distinct: 30_000_000, most_common_vals: null, most_common_freqs: null,
+          histogram_bounds: null, avg_width: 8, correlation: 1 },
+        { name: 'kind', type: 'text', null_frac: 0, n_distinct: 12, distinct: 12, most_common_vals: null, most_common_freqs: null, histogram_bounds: null, avg_width: 9, correlation: 0.1 }],
+      }],
+    }, 'stats.json');
+    const r = await lintMigrations([{ path: '001.sql', text: "DELETE FROM events WHERE kind = 'x'; DELETE FROM events WHERE id = 1; CREATE INDEX e2 ON events (kind);" }], { stats });
+    expect(r.schemaSource).toBe('stats');
+    expect(r.findings.map((f) => `${f.rule} ${f.level} ${f.evidence.rows}`)).toEqual([
+      'unindexed-filter error 30000000', 'non-concurrent-index error 30000000',
+    ]);
+    // The INVALID index serves nothing; the message says so through the fix: rebuild it.
+    expect(r.findings[0]!.fix).toBe('REINDEX INDEX CONCURRENTLY "public"."events_kind"');
+    expect(r.findings[0]!.evidence.bytes).toBe(4_096_000_000);
+    expect(() => readStatsDocument({ tables: [] }, 'x.json')).toThrow(/not a sync-lookup stats export/);
+  });
+
+  it('--assume-rows values: TABLE=N with separators and suffixes; bad ones named together', () => {
+    expect([...parseAssumeRows(['sync_lookup=58M', 'logs.events=1_500', 'x=2k'])]).toEqual([['public.sync_lookup', 58_000_000], ['logs.events', 1500], ['x', 2000].map((v, i) => (i === 0 ? 'public.x' : v))]);
+    expect(() => parseAssumeRows(['a', 'b=x', 'c=1'])).toThrow(/a, b=x/);
+  });
+
+  it('Knex config.transaction = false as an assignment', async () => {
+    const code = "exports.config = {};\nexports.config.transaction = false;\nexports.up = (knex) => knex.raw('CREATE INDEX CONCURRENTLY i ON notes (content)');";
+    expect((await lint({ '001.js': code })).findings).toEqual([]);
   });
 });

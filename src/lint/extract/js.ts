@@ -148,6 +148,15 @@ function noteRunner(receiver: string, method: string, out: JsMigration): void {
 
 /** `transaction: false` in an object (sync-lookup's default export, Knex's `config`) or a class (TypeORM). */
 function markTransaction(node: JsNode, out: JsMigration): void {
+  // `config.transaction = false` / `this.transaction = false`.
+  if (node.type === 'AssignmentExpression' && isNode(node.left) && node.left.type === 'MemberExpression') {
+    const prop = node.left.property as JsNode;
+    const right = node.right as JsNode;
+    if (prop.type === 'Identifier' && prop.name === 'transaction' && right.type === 'BooleanLiteral' && right.value === false) {
+      out.noTransactionMarker = 'transaction = false';
+    }
+    return;
+  }
   if (node.type !== 'ObjectProperty' && node.type !== 'ClassProperty') return;
   const key = node.key as JsNode;
   const value = node.value as JsNode | null;

@@ -46,7 +46,22 @@ function withoutSubLinks(node: unknown): unknown {
     return { A_Expr: { kind: 'AEXPR_OP_ANY', name: [{ String: { sval: '=' } }], lexpr: sub.testexpr, rexpr: { ParamRef: { number: 0 } } } };
   }
   if (sub) return { ParamRef: { number: 0 } };
+  const rowCompare = rowEquality((node as Ast).A_Expr as Ast | undefined);
+  if (rowCompare) return rowCompare;
   return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, withoutSubLinks(v)]));
+}
+
+/**
+ * `(a, b) = (x, y)` and `(a, b) IN ((…), …)` bound each column by equality: `a = $0 AND b = $0`, the form
+ * the plan reader's conjuncts understand.
+ */
+function rowEquality(e: Ast | undefined): Ast | null {
+  if (!e || !(e.kind === 'AEXPR_IN' || e.kind === 'AEXPR_OP')) return null;
+  const op = ((e.name as { String?: { sval?: string } }[] | undefined) ?? [])[0]?.String?.sval;
+  const row = (e.lexpr as { RowExpr?: { args?: Ast[] } } | undefined)?.RowExpr;
+  if (op !== '=' || !row?.args?.length) return null;
+  const eq = (arg: Ast) => ({ A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: arg, rexpr: { ParamRef: { number: 0 } } } });
+  return { BoolExpr: { boolop: 'AND_EXPR', args: row.args.map(eq) } };
 }
 
 /** The conjuncts of a predicate (WHERE and join conditions). */
@@ -62,13 +77,24 @@ function predicateImplied(index: IndexModel, parts: Ast[]): boolean {
   return index.predicate.every((p) => have.has(p));
 }
 
+/**
+ * For an expression key (`lower(email)`), only conditions on an expression count: `email = 'x'` names the
+ * key's column but no index on `lower(email)` serves it.
+ */
+function forKey(index: IndexModel, conjuncts: Conjunct[]): Conjunct[] {
+  const first = index.columns[0] ?? '';
+  if (!first.startsWith('__expr(')) return conjuncts;
+  const names = first.slice('__expr('.length, -1).split(', ');
+  return conjuncts.filter((c) => !c.bound.some((b) => names.includes(b.column)));
+}
+
 /** The index that serves the predicate by its leading key, or null. OR-ed conditions need every arm served. */
 export function servingIndex(model: SchemaModel, table: TableModel, alias: string, parts: Ast[]): IndexModel | null {
   const { conjuncts, parts: flat } = predicateConjuncts(parts);
   const columns = table.columns.map((c) => c.name);
   const mine = (c: ColumnName) => (c.qualifier === null ? columns.length === 0 || columns.includes(c.column) : c.qualifier === alias || c.qualifier === table.name);
   const indexes = model.indexesOf(table).filter((i) => predicateImplied(i, flat));
-  const direct = indexes.find((i) => leadingColumnBound(i.columns, conjuncts, columns, mine) !== null);
+  const direct = indexes.find((i) => leadingColumnBound(i.columns, forKey(i, conjuncts), columns, mine) !== null);
   if (direct) return direct;
   for (const p of flat) {
     const or = p.BoolExpr as { boolop?: string; args?: Ast[] } | undefined;
@@ -86,7 +112,7 @@ export function planContextFor(model: SchemaModel, table: TableModel, rows: numb
     lastAnalyzedAt: null, columns: table.columns.map((c) => c.name), distinct: {},
   };
   const indexes: Record<string, PlanIndexInfo> = {};
-  for (const i of model.indexesOf(table)) {
+  for (const i of model.indexesOf(table, true)) {
     indexes[i.name] = {
       schema: i.schema, name: i.name, table: table.name, columns: i.columns, include: [], unique: i.unique, primary: i.primary,
       valid: i.valid, method: i.method, predicate: i.predicate ? 'partial' : null, bytes: 0, pages: 0, leadingDistinct: null, definition: '',

@@ -104,10 +104,10 @@ export class SchemaModel {
     return [...this.tables.values()].find((t) => t.name === rel?.relname);
   }
 
-  /** The indexes of a table, valid ones only. */
-  indexesOf(table: TableModel): IndexModel[] {
+  /** The indexes of a table, valid ones only (or, with `invalid`, INVALID leftovers of failed concurrent builds too). */
+  indexesOf(table: TableModel, invalid = false): IndexModel[] {
     const key = `${table.schema}.${table.name}`;
-    return [...this.indexes.values()].filter((i) => i.table === key && i.valid);
+    return [...this.indexes.values()].filter((i) => i.table === key && (i.valid || invalid));
   }
 
   /** The index a name refers to (`schema.name` or a bare name in any schema). */
