@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Ajv from 'ajv-draft-04';
+import * as ajvDraft04 from 'ajv-draft-04';
 import { describe, expect, it } from 'vitest';
 import { lintMigrations, renderGithub, renderSarif, renderText, RULES, RULE_IDS } from '../../src/lint/index.js';
 
@@ -23,6 +23,9 @@ describe('lint output', { timeout: 60_000 }, () => {
     };
     const schema = JSON.parse(readFileSync('test/fixtures/sarif/sarif-schema-2.1.0.json', 'utf8')) as object;
     // The schema's language pattern is not a valid unicode-mode regular expression.
+    // A CommonJS module: its class is the namespace's `default`.
+    type Validator = ((data: unknown) => boolean) & { errors?: unknown[] | null };
+    const Ajv = (ajvDraft04 as unknown as { default: new (o: object) => { compile(s: object): Validator } }).default;
     const ajv = new Ajv({ allErrors: true, strict: false, unicodeRegExp: false });
     const validate = ajv.compile(schema);
     const valid = validate(sarif);

@@ -36,7 +36,7 @@ describe('lint rules', { timeout: 60_000 }, () => {
     expect(r.findings).toHaveLength(1);
     const f = r.findings[0]!;
     expect(f).toMatchObject({ rule: 'unindexed-filter', level: 'error', table: 'public.notes', line: 1, column: 1 });
-    expect(f.message).toMatch(/10 M rows/);
+    expect(f.message).toMatch(/10\.0 M rows/);
     expect(f.message).toMatch(/notes_record has content as key column 2/);
     expect(f.message).toMatch(/notes_flagged leads with content but is partial/);
     expect(f.fix).toBe('CREATE INDEX CONCURRENTLY "notes_content" ON "public"."notes" ("content")');

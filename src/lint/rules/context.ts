@@ -1,3 +1,4 @@
+import { formatCount, formatSize } from '../../plan/describe.js';
 import type { Rates } from '../estimates.js';
 import type { SchemaModel, TableModel } from '../schema/model.js';
 import type { SizeMap, TableSize } from '../sizes.js';
@@ -83,22 +84,7 @@ export function levelFor(s: Sized, level: LintLevel = 'error'): LintLevel | null
 export function sizeWords(s: Sized): string {
   if (!s.size) return 'size unknown: pass --database-url, --stats or --assume-rows';
   const { rows, bytes, bytesEstimated, source } = s.size;
-  return `${formatRows(rows)} rows, ${bytesEstimated ? '~' : ''}${formatBytes(bytes)}${source === 'assumed' ? ' (assumed)' : ''}`;
-}
-
-export function formatRows(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)} M`;
-  if (n >= 1e4) return `${(n / 1e3).toFixed(0)} k`;
-  return String(Math.round(n));
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+  return `${formatCount(rows)} rows, ${bytesEstimated ? '~' : ''}${formatSize(bytes)}${source === 'assumed' ? ' (assumed)' : ''}`;
 }
 
 /** 850 ms, 12 s, 4 min, 3.5 h. */

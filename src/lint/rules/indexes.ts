@@ -1,6 +1,7 @@
 import { indexBuildEstimate } from '../estimates.js';
 import { dropNames } from '../schema/apply.js';
-import { formatBytes, formatDuration, levelFor, sized, sizeWords, stmtKind, type Ast, type RangeVar, type RuleContext, type RuleHit, type Sized } from './context.js';
+import { formatSize } from '../../plan/describe.js';
+import { formatDuration, levelFor, sized, sizeWords, stmtKind, type Ast, type RangeVar, type RuleContext, type RuleHit, type Sized } from './context.js';
 
 /*
  * `non-concurrent-index`: CREATE INDEX, DROP INDEX and REINDEX without CONCURRENTLY block the table's
@@ -46,7 +47,7 @@ export function nonConcurrentIndex(ctx: RuleContext): RuleHit[] {
     const cols = ((st.n.indexParams as { IndexElem: { name?: string } }[] | undefined) ?? []).map((p) => p.IndexElem.name ?? '');
     const e = cols.every(Boolean) ? indexBuildEstimate(st.s.table, st.s.size, cols, !!st.n.unique, ctx.settings.rates) : null;
     if (e) {
-      estimate = `: the build takes ${formatDuration(e.minMs)} to ${formatDuration(e.maxMs)} (index ~${formatBytes(e.indexBytes)}; index estimate's model at the stated read rates)`;
+      estimate = `: the build takes ${formatDuration(e.minMs)} to ${formatDuration(e.maxMs)} (index ~${formatSize(e.indexBytes)}; index estimate's model at the stated read rates)`;
       Object.assign(evidence, { indexBytes: e.indexBytes, minMs: e.minMs, maxMs: e.maxMs });
     }
   }
