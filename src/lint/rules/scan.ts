@@ -88,6 +88,17 @@ function forKey(index: IndexModel, conjuncts: Conjunct[]): Conjunct[] {
   return conjuncts.filter((c) => !c.bound.some((b) => names.includes(b.column)));
 }
 
+/**
+ * Whether the predicate filters this relation on its own (a condition on its columns alone), as opposed to
+ * only joining it to the others: a relation that is only joined is read whole by a hash join whatever
+ * its indexes (a backfill `UPDATE a … FROM b WHERE a.b_id = b.id` reads all of `a` by design).
+ */
+export function hasOwnFilter(table: TableModel, alias: string, parts: Ast[]): boolean {
+  const columns = table.columns.map((c) => c.name);
+  const mine = (c: ColumnName) => (c.qualifier === null ? columns.includes(c.column) : c.qualifier === alias || c.qualifier === table.name);
+  return predicateConjuncts(parts).conjuncts.some((c) => c.columns.length > 0 && c.columns.every(mine));
+}
+
 /** The index that serves the predicate by its leading key, or null. OR-ed conditions need every arm served. */
 export function servingIndex(model: SchemaModel, table: TableModel, alias: string, parts: Ast[]): IndexModel | null {
   const { conjuncts, parts: flat } = predicateConjuncts(parts);

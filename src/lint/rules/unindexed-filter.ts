@@ -1,5 +1,5 @@
 import { readTimeMs } from '../estimates.js';
-import { fixFor, fromRelations, servingIndex, type ReadRelation } from './scan.js';
+import { fixFor, fromRelations, hasOwnFilter, servingIndex, type ReadRelation } from './scan.js';
 import { formatDuration, levelFor, sized, sizeWords, walkNodes, type Ast, type RuleContext, type RuleHit } from './context.js';
 
 /*
@@ -36,6 +36,7 @@ export function unindexedFilter(ctx: RuleContext): RuleHit[] {
       if (!s.table) continue;
       let level = levelFor(s);
       if (level === null || servingIndex(ctx.model, s.table, r.alias, scan.parts)) continue;
+      if (scan.relations.length > 1 && !hasOwnFilter(s.table, r.alias, scan.parts)) continue;
       if (scan.limited) level = 'warning';
       const rows = s.size?.rows ?? 0;
       const bytes = s.size?.bytes ?? 0;
