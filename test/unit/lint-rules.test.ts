@@ -88,6 +88,9 @@ describe('lint rules', { timeout: 60_000 }, () => {
     expect(await rules('SELECT (SELECT count(*) FROM notes) > 0;')).toEqual(['count-for-emptiness error']);
     expect(await rules('SELECT EXISTS (SELECT 1 FROM notes); SELECT count(*) FROM small; SELECT count(*) = 0 FROM small;')).toEqual([]);
     expect(await rules("SELECT count(*) > 0 FROM notes WHERE record_id = 'a';")).toEqual([]);
+    expect(await rules('SELECT 1 <= (SELECT count(*) FROM notes);')).toEqual(['count-for-emptiness error']);
+    // Not emptiness: duplicates per group, a threshold.
+    expect(await rules('SELECT record_id FROM notes GROUP BY record_id HAVING count(*) > 1; SELECT count(*) > 1 FROM notes;')).toEqual([]);
   });
 
   it('non-concurrent-index: CREATE/DROP INDEX and REINDEX without CONCURRENTLY on a large table, with the build time', async () => {

@@ -61,12 +61,13 @@ export function unindexedFilter(ctx: RuleContext): RuleHit[] {
 export function countForEmptiness(ctx: RuleContext): RuleHit[] {
   const hits: RuleHit[] = [];
   walkNodes(ctx.stmt.ast, (type, n) => {
-    if (type !== 'SelectStmt') return;
+    // Counts per group (GROUP BY … HAVING count(*) > 1) are not emptiness tests.
+    if (type !== 'SelectStmt' || n.groupClause) return;
     for (const cmp of comparisons([n.targetList, n.whereClause, n.havingClause])) {
-      const sides = [cmp.lexpr, cmp.rexpr];
-      const constant = sides.find((x) => isSmallConstant(x));
-      const counted = sides.find((x) => x !== constant && countSource(x, n) !== null);
-      if (!constant || !counted) continue;
+      const countLeft = countSource(cmp.lexpr, n) !== null;
+      const counted = countLeft ? cmp.lexpr : countSource(cmp.rexpr, n) !== null ? cmp.rexpr : undefined;
+      const constant = counted === cmp.lexpr ? cmp.rexpr : cmp.lexpr;
+      if (!counted || !isEmptinessTest(countLeft ? cmp.op : mirror(cmp.op), constantValue(constant))) continue;
       hits.push(...emptinessHits(ctx, countSource(counted, n)!, cmp.op));
     }
   });
@@ -107,10 +108,21 @@ function comparisons(roots: unknown[]): { op: string; lexpr: Ast | undefined; re
   return out;
 }
 
-function isSmallConstant(n: Ast | undefined): boolean {
+/** The integer value of a constant (libpg-query leaves `ival` empty for 0), or null. */
+function constantValue(n: Ast | undefined): number | null {
   const c = n?.A_Const as { ival?: { ival?: number } } | undefined;
-  // libpg-query leaves `ival` empty for 0.
-  return c?.ival !== undefined && (c.ival.ival ?? 0) <= 1;
+  return c?.ival !== undefined ? c.ival.ival ?? 0 : null;
+}
+
+function mirror(op: string): string {
+  return ({ '<': '>', '>': '<', '<=': '>=', '>=': '<=' } as Record<string, string>)[op] ?? op;
+}
+
+/** `count op k` asks "is there any row?": `= 0`, `<> 0`, `> 0`, `>= 1`, `< 1`, `<= 0`. */
+function isEmptinessTest(op: string, k: number | null): boolean {
+  if (k === 0) return ['=', '<>', '!=', '>', '<='].includes(op);
+  if (k === 1) return op === '>=' || op === '<';
+  return false;
 }
 
 /** The SELECT whose rows a `count(*)` counts: the enclosing one, or a scalar sub-select's. */
