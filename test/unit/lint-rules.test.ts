@@ -253,6 +253,23 @@ describe('lint inputs', { timeout: 60_000 }, () => {
     expect(() => parseAssumeRows(['a', 'b=x', 'c=1'])).toThrow(/a, b=x/);
   });
 
+  it('statements inside a DO block are linted (a batch loop, an emptiness test in an IF)', async () => {
+    const block = [
+      'DO $$',
+      'DECLARE n int;',
+      'BEGIN',
+      '  IF (SELECT count(*) FROM notes) = 0 THEN RETURN; END IF;',
+      '  LOOP',
+      "    DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE content = 'x' LIMIT 1000);",
+      '    GET DIAGNOSTICS n = ROW_COUNT;',
+      '    EXIT WHEN n = 0;',
+      '  END LOOP;',
+      'END $$;',
+    ].join('\n');
+    expect(await rules(block)).toEqual(['count-for-emptiness error', 'unindexed-filter warning']);
+    expect(await rules("DO $$ BEGIN DELETE FROM notes WHERE tick < 5; END $$;")).toEqual([]);
+  });
+
   it('Knex config.transaction = false as an assignment', async () => {
     const code = "exports.config = {};\nexports.config.transaction = false;\nexports.up = (knex) => knex.raw('CREATE INDEX CONCURRENTLY i ON notes (content)');";
     expect((await lint({ '001.js': code })).findings).toEqual([]);

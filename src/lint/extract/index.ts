@@ -1,6 +1,7 @@
 import { scanSync } from 'libpg-query';
 import type { ExtractedFile, ExtractedStatement, IgnoreDirective, MigrationPhase } from '../types.js';
 import { extractJs, type SqlCall } from './js.js';
+import { doBlockStatements } from './plpgsql.js';
 import { ignoreDirective, noTransactionComment, parseIgnore, transactionContext } from './markers.js';
 import { bindPlaceholders, MappedSql, parseStatements, sqlComments, type SqlPiece } from './sql-text.js';
 
@@ -99,10 +100,12 @@ function addSql(out: ExtractedFile, at: ReturnType<typeof lineIndex>, sql: Mappe
   const { statements, error } = parseStatements(sql.text);
   if (error) out.errors.push({ ...at(sql.fileOffset(error.offset)), message: error.message, phase: ctx.phase });
   const fileOffset = (o: number) => (ctx.translated ? sql.fileOffset(0) : sql.fileOffset(o));
-  const added: ExtractedStatement[] = statements.map((s) => {
+  const added: ExtractedStatement[] = statements.flatMap((s) => {
     const offset = fileOffset(s.start);
-    return { file: out.file, phase: ctx.phase, offset, ...at(offset), sql: s.sql, ast: s.ast, via: ctx.via,
-      batchSize: statements.length, call: ctx.call, end: fileOffset(s.end) };
+    const base = { file: out.file, phase: ctx.phase, offset, ...at(offset), via: ctx.via, batchSize: statements.length, call: ctx.call, end: fileOffset(s.end) };
+    // A DO block is linted through the statements it runs (all placed at the block).
+    const inner = 'DoStmt' in s.ast ? doBlockStatements(s.sql) : [];
+    return [{ ...base, sql: s.sql, ast: s.ast }, ...inner.map((b) => ({ ...base, sql: b.sql, ast: b.ast, via: `${ctx.via} DO block` }))];
   });
   out.statements.push(...added);
   collectRebuilds(out, added);
