@@ -12,6 +12,7 @@ import { typeWidth, type TableSize } from './sizes.js';
 /** Stated rates (defaults; configurable): MB/s of sequential read, and sort cost per key. */
 export interface Rates { readMBps: [number, number]; sortUsPerKey: number }
 
+/** 50 MB/s (a cold disk) to 500 MB/s (a warm cache); 1 µs per key sorted. */
 export const DEFAULT_RATES: Rates = { readMBps: [50, 500], sortUsPerKey: 1 };
 
 const BLCKSZ = 8192;

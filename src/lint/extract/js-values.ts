@@ -18,6 +18,7 @@ export interface JsMarker { marker: 'type' | 'fn' | 'literal' | 'op' | 'col'; na
 /** A statically known JavaScript value. */
 export type JsValue = string | number | boolean | null | JsValue[] | { [key: string]: JsValue } | JsMarker | typeof UNKNOWN;
 
+/** Whether a value is a node of Babel's tree. */
 export function isNode(v: unknown): v is JsNode {
   return typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string';
 }
@@ -175,6 +176,7 @@ function evaluateCall(node: JsNode, constants: Constants, depth: number): JsValu
   return UNKNOWN;
 }
 
+/** Whether a value is a Sequelize marker (a data type, `fn`, `literal`, `col`, an operator). */
 export function isMarker(v: JsValue): v is JsMarker {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { marker?: unknown }).marker === 'string';
 }

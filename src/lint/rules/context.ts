@@ -10,7 +10,9 @@ import type { ExtractedFile, ExtractedStatement, LintLevel, RuleId } from '../ty
  * configured levels).
  */
 
+/** A node of libpg-query's parse tree. */
 export type Ast = Record<string, unknown>;
+/** A relation as the parse tree names it (`RangeVar`). */
 export type RangeVar = { schemaname?: string; relname?: string; alias?: { aliasname?: string } };
 
 /** The linter's settings, resolved. */
@@ -33,6 +35,7 @@ export interface FileState {
   createdHere: Set<string>;
 }
 
+/** What a statement rule is given. */
 export interface RuleContext {
   stmt: ExtractedStatement;
   file: ExtractedFile;
@@ -52,6 +55,7 @@ export interface RuleHit {
   evidence: Record<string, string | number | boolean | null>;
 }
 
+/** A statement rule: the problems it finds in `ctx.stmt`. */
 export type Rule = (ctx: RuleContext) => RuleHit[];
 
 /** A table's size as the rules weigh it. */

@@ -22,6 +22,7 @@ export interface RuleInfo {
 
 const DOCS = 'docs/lint.md';
 
+/** Every rule, in the order findings of one statement are reported (and SARIF lists them). */
 export const RULES: readonly RuleInfo[] = [
   { id: 'unindexed-filter', level: 'error', run: unindexedFilter,
     summary: 'DELETE, UPDATE or SELECT whose predicate no index serves by its leading column, on a large table',

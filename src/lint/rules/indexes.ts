@@ -35,6 +35,7 @@ function indexStatement(ctx: RuleContext): { verb: string; concurrent: boolean; 
   return null;
 }
 
+/** `non-concurrent-index`: on a large (or unknown) existing table, with the build time when sizes are known. */
 export function nonConcurrentIndex(ctx: RuleContext): RuleHit[] {
   const st = indexStatement(ctx);
   if (!st || st.concurrent || !st.s) return [];
@@ -60,6 +61,7 @@ export function nonConcurrentIndex(ctx: RuleContext): RuleHit[] {
   }];
 }
 
+/** `concurrent-index-in-transaction`: only when the transaction is known (marker, runner default, option, BEGIN, batch). */
 export function concurrentIndexInTransaction(ctx: RuleContext): RuleHit[] {
   const st = indexStatement(ctx);
   if (!st?.concurrent) return [];

@@ -10,6 +10,7 @@ import { levelFor, sized, sizeWords, stmtKind, type Ast, type RangeVar, type Rul
  * with nothing to bring them back.
  */
 
+/** `blocking-validation`: each ALTER TABLE subcommand that validates by a full scan. */
 export function blockingValidation(ctx: RuleContext): RuleHit[] {
   const [kind, n] = stmtKind(ctx.stmt.ast);
   if (kind !== 'AlterTableStmt' || n.objtype !== 'OBJECT_TABLE') return [];
@@ -78,6 +79,7 @@ function accessExclusive(ctx: RuleContext): { rel: RangeVar; what: string }[] {
   }
 }
 
+/** `missing-lock-timeout`: ACCESS EXCLUSIVE on an existing table before any lock_timeout of the file. */
 export function missingLockTimeout(ctx: RuleContext): RuleHit[] {
   if (ctx.state.lockTimeoutSet || ctx.settings.lockTimeoutSetByRunner) return [];
   return accessExclusive(ctx).flatMap(({ rel, what }) => {
@@ -109,6 +111,7 @@ export function deletedRecordTypes(n: Ast): string[] {
   return types;
 }
 
+/** `sync-lookup-live-type-delete`: live types (from `--models`) deleted with no rebuild in the same phase of the migration. */
 export function liveTypeDelete(ctx: RuleContext): RuleHit[] {
   const [kind, n] = stmtKind(ctx.stmt.ast);
   if (kind !== 'DeleteStmt' || (n.relation as RangeVar).relname !== LOOKUP_TABLE || ctx.settings.liveTypes.size === 0) return [];

@@ -59,6 +59,7 @@ function hit(ctx: RuleContext, s: Sized, what: string, fix: string | null, level
   }];
 }
 
+/** `full-table-rewrite`: ALTER TABLE subcommands that rewrite, VACUUM FULL, CLUSTER, UPDATE without WHERE. */
 export function fullTableRewrite(ctx: RuleContext): RuleHit[] {
   const [kind, n] = stmtKind(ctx.stmt.ast);
   if (kind === 'AlterTableStmt' && n.objtype === 'OBJECT_TABLE') return alterRewrites(ctx, n);

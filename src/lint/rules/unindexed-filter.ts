@@ -27,6 +27,7 @@ function scans(ast: Ast): Scan[] {
   return out;
 }
 
+/** `unindexed-filter`: every filtered read of the statement, sub-selects included, on a large (or unknown) table. */
 export function unindexedFilter(ctx: RuleContext): RuleHit[] {
   const hits: RuleHit[] = [];
   for (const scan of scans(ctx.stmt.ast)) {
