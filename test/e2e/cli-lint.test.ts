@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.
  */
 
 const SCHEMA = path.resolve('test/fixtures/origin/schema.sql');
+const PG_DUMP_15 = '/usr/lib/postgresql/15/bin/pg_dump';
 
 /** The migrations, written from literals into a temporary folder. */
 const MIGRATIONS: Record<string, string> = {
@@ -113,6 +115,17 @@ describe.runIf(cliBuilt() && hasServer())('sync-lookup lint', () => {
     expect(summary(r.stdout)).toEqual(EXPECTED_AT_58M);
     expect(JSON.parse(r.stdout)).toMatchObject({ schema_source: 'stats' });
     await rm(file);
+  });
+
+  // Debian's pg_dump 15 dumps a PostgreSQL 15 server only (pg_dump refuses newer servers).
+  it.runIf(existsSync(PG_DUMP_15) && process.env.SYNC_LOOKUP_TEST_PG === '15')('against the database\'s own pg_dump --schema-only output (PostgreSQL 15)', async () => {
+    const dump = path.join(dir, '..', `${path.basename(dir)}-schema.sql`);
+    execFileSync(PG_DUMP_15, ['--schema-only', '--no-owner', '-f', dump, t.url]);
+    const r = await runCli(['lint', dir, '--schema', dump, '--assume-rows', 'sync_lookup=58000000', '--json']);
+    expect(r.stderr).toBe('');
+    expect(summary(r.stdout)).toEqual(EXPECTED_AT_58M);
+    expect(JSON.parse(r.stdout)).toMatchObject({ schema_source: 'schema dump', notes: [] });
+    await rm(dump);
   });
 
   it('SARIF and GitHub formats; bad input exits 2', async () => {
