@@ -10,7 +10,7 @@ import { RULE_IDS } from './types.js';
 
 const level = z.enum(['error', 'warning', 'off']);
 const configSchema = z.object({
-  rules: z.record(z.enum(RULE_IDS), level).optional(),
+  rules: z.partialRecord(z.enum(RULE_IDS), level).optional(),
   largeTableRows: z.number().int().positive().optional(),
   assumeInTransaction: z.boolean().optional(),
   lockTimeoutSetByRunner: z.boolean().optional(),

@@ -137,6 +137,6 @@ async function startingPoint(options: LintOptions): Promise<{ model: SchemaModel
     const key = name.includes('.') ? name : `public.${name}`;
     sizes.set(key, assumedSize(rows, model.tables.get(key), sizes.get(key)));
   }
-  if (assumed.size) sizeSources.push(`assumed (${[...assumed].map(([k, v]) => `${k}=${v}`).join(', ')})`);
+  if (assumed.size) sizeSources.push(`assumed (${[...assumed].map(([k, v]) => `${k.includes('.') ? k : `public.${k}`}=${v}`).join(', ')})`);
   return { model, sizes, schemaSource, sizeSources, notes };
 }

@@ -137,6 +137,23 @@ describe.runIf(cliBuilt() && hasServer())('sync-lookup lint', () => {
     const gh = await runCli(['lint', dir, '--schema', SCHEMA, '--assume-rows', 'sync_lookup=58M', '--format', 'github']);
     expect(gh.stdout.split('\n').filter(Boolean)).toHaveLength(5);
     expect(gh.stdout).toMatch(/^::error file=.*002-purge-registrations.ts,line=3,col=32,title=sync-lookup lint unindexed-filter::/m);
+    // --models and --config: a live type deleted without its rebuild; a config that lowers a rule, and one that is wrong.
+    const one = await mkdtemp(path.join(tmpdir(), 'sl-lint-one-'));
+    await writeFile(path.join(one, '001.sql'), "DELETE FROM sync_lookup WHERE record_type = 'patients';\n");
+    const models = path.resolve('test/fixtures/origin/models.json');
+    const live = await runCli(['lint', one, '--schema', SCHEMA, '--models', models, '--json']);
+    expect(summary(live.stdout)).toEqual(['001.sql unindexed-filter warning', '001.sql sync-lookup-live-type-delete error']);
+    expect(live.code).toBe(3);
+    await writeFile(path.join(one, 'lint.json'), JSON.stringify({ rules: { 'sync-lookup-live-type-delete': 'warning' }, assume_rows: { sync_lookup: 10 } }));
+    const lowered = await runCli(['lint', path.join(one, '001.sql'), '--schema', SCHEMA, '--models', models, '--config', path.join(one, 'lint.json'), '--json']);
+    expect(summary(lowered.stdout)).toEqual(['001.sql sync-lookup-live-type-delete warning']);
+    expect(lowered.code).toBe(0);
+    await writeFile(path.join(one, 'bad.json'), JSON.stringify({ rules: { 'no-such-rule': 'error' }, large_table_rows: -1 }));
+    const bad = await runCli(['lint', path.join(one, '001.sql'), '--config', path.join(one, 'bad.json'), '--json']);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: 'invalid_config' } });
+    expect(JSON.stringify(JSON.parse(bad.stdout))).toMatch(/rules.*large_table_rows|largeTableRows/);
+    await rm(one, { recursive: true, force: true });
     const missing = await runCli(['lint', path.join(dir, 'nope.sql'), '--json']);
     expect(missing.code).toBe(2);
     expect(JSON.parse(missing.stdout)).toMatchObject({ error: { code: 'missing_file' } });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { lintMigrations, parseAssumeRows, readStatsDocument, type LintOptions, type LintResult } from '../../src/lint/index.js';
 import { typeChangeRewrites } from '../../src/lint/rules/rewrite.js';
+import { parseLintConfig } from '../../src/lint/config.js';
 
 /*
  * Each rule's bad and good forms, schema evolution and ignores, on inline migrations against a small
@@ -268,6 +269,14 @@ describe('lint inputs', { timeout: 60_000 }, () => {
     ].join('\n');
     expect(await rules(block)).toEqual(['count-for-emptiness error', 'unindexed-filter warning']);
     expect(await rules("DO $$ BEGIN DELETE FROM notes WHERE tick < 5; END $$;")).toEqual([]);
+  });
+
+  it('config files: rule levels and settings in either key style; every bad key named at once', () => {
+    expect(parseLintConfig({ rules: { 'missing-lock-timeout': 'off' }, large_table_rows: 5, readMBps: [10, 20], assume_rows: { 'logs.x': 3 } }, 'c.json'))
+      .toEqual({ rules: { 'missing-lock-timeout': 'off' }, largeTableRows: 5, readMBps: [10, 20], assumeRows: { 'logs.x': 3 } });
+    let message = '';
+    try { parseLintConfig({ rules: { nope: 'error', 'parse-error': 'loud' }, large_table_rows: 0, extra: 1 }, 'c.json'); } catch (e) { message = (e as Error).message; }
+    for (const part of [/^c\.json: /, /rules: Unrecognized key: "nope"/, /rules\.parse-error: /, /largeTableRows: /, /Unrecognized key: "extra"/]) expect(message).toMatch(part);
   });
 
   it('Knex config.transaction = false as an assignment', async () => {
