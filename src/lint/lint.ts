@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
+import { estimateIndex } from '../inspect/estimate.js';
 import { exportStats, type StatsExport } from '../inspect/stats.js';
 import { loadSqlParser } from '../plan/expr.js';
 import { DEFAULT_RATES } from './estimates.js';
@@ -10,7 +11,8 @@ import { extractFile, MIGRATION_EXTENSIONS } from './extract/index.js';
 import { readConstraints, schemaFromDump, schemaFromStats } from './schema/load.js';
 import { SchemaModel } from './schema/model.js';
 import { assumedSize, sizesFromStats, type SizeMap } from './sizes.js';
-import type { LintFinding } from './types.js';
+import type { MeasuredBuild } from './rules/context.js';
+import type { ExtractedFile, LintFinding } from './types.js';
 
 /*
  * `lintMigrations`: the linter's one entry point. Reads the starting schema and the sizes, extracts
@@ -77,18 +79,41 @@ export async function lintMigrations(files: readonly (string | MigrationSource)[
     liveTypes: new Set(options.liveTypes ?? []),
     lockTimeoutSetByRunner: !!options.lockTimeoutSetByRunner,
   };
+  const extractedFiles = sources.map((src) => extractFile(src.path, src.text, { assumeInTransaction: options.assumeInTransaction ? true : null }));
+  const measured = options.database ? await measureIndexBuilds(options.database, extractedFiles, sizes, settings.largeTableRows) : new Map();
   const findings: LintFinding[] = [];
   let statements = 0;
-  for (const src of sources) {
-    const extracted = extractFile(src.path, src.text, { assumeInTransaction: options.assumeInTransaction ? true : null });
+  for (const extracted of extractedFiles) {
     statements += extracted.statements.length;
-    findings.push(...lintFile(extracted, model, sizes, settings, options.rules ?? {}));
+    findings.push(...lintFile(extracted, model, sizes, { ...settings, measuredIndexBuilds: measured }, options.rules ?? {}));
   }
   return {
     files: sources.map((s) => s.path), statements, findings,
     errors: findings.filter((f) => f.level === 'error').length, warnings: findings.filter((f) => f.level === 'warning').length,
     schemaSource, sizeSources, notes,
   };
+}
+
+/**
+ * With a live database, `index estimate` itself (size from pg_stats, build time from a measured read and
+ * sort of a sample) for each CREATE INDEX without CONCURRENTLY on a large table the database sized; by
+ * `file:offset`. An index the database cannot estimate (a column added by an earlier migration) is left to
+ * the model with stated rates.
+ */
+async function measureIndexBuilds(db: Database, files: ExtractedFile[], sizes: SizeMap, largeTableRows: number): Promise<Map<string, MeasuredBuild>> {
+  const out = new Map<string, MeasuredBuild>();
+  for (const f of files) {
+    for (const s of f.statements) {
+      const n = s.ast.IndexStmt as { concurrent?: boolean; relation?: { schemaname?: string; relname?: string } } | undefined;
+      const size = n && !n.concurrent ? sizes.get(`${n.relation?.schemaname ?? 'public'}.${n.relation?.relname ?? ''}`) : undefined;
+      if (!size || size.source !== 'database' || size.rows < largeTableRows) continue;
+      try {
+        const e = await estimateIndex(db, s.sql);
+        out.set(`${f.file}:${s.offset}`, { indexBytes: e.estimatedBytes, buildMs: e.estimatedBuildMs });
+      } catch { /* estimated from the model instead */ }
+    }
+  }
+  return out;
 }
 
 /** Files and folders (their migration files, not recursive) as sources, sorted by file name. */

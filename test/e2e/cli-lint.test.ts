@@ -100,6 +100,10 @@ describe.runIf(cliBuilt() && hasServer())('sync-lookup lint', () => {
     expect(r.schema_source).toBe('database');
     expect(r.findings[0]!.evidence.rows).toBe(3000);
     expect(r.findings[0]!.evidence.size_source).toBe('database');
+    // The CREATE INDEX is estimated by index estimate itself, measured on the database.
+    expect(r.findings[2]!.evidence).toMatchObject({ estimate_source: 'index estimate (measured)' });
+    expect(r.findings[2]!.evidence.index_bytes).toBeGreaterThan(8192);
+    expect(r.findings[2]!.message).toMatch(/index estimate on the database predicts/);
     // Below the threshold the same database is small: clean.
     const small = await runCli(['--database-url', t.url, 'lint', dir], {});
     expect(small.code).toBe(0);

@@ -24,7 +24,12 @@ export interface RuleSettings {
   liveTypes: ReadonlySet<string>;
   /** The runner sets lock_timeout itself (no warning for its absence). */
   lockTimeoutSetByRunner: boolean;
+  /** `index estimate`'s measured predictions on the live database, by `file:offset` of the CREATE INDEX. */
+  measuredIndexBuilds?: ReadonlyMap<string, MeasuredBuild>;
 }
+
+/** What `index estimate` predicted on the live database: bytes, and the build time when it could measure. */
+export interface MeasuredBuild { indexBytes: number; buildMs: number | null }
 
 /** What the engine tracks through one file (and phase) while it lints it. */
 export interface FileState {

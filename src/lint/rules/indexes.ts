@@ -44,12 +44,17 @@ export function nonConcurrentIndex(ctx: RuleContext): RuleHit[] {
   const blocks = st.verb === 'DROP INDEX' ? 'reads and writes' : 'writes';
   let estimate = '';
   const evidence: RuleHit['evidence'] = { rows: st.s.size?.rows ?? null };
-  if (st.verb === 'CREATE INDEX' && st.s.size) {
+  const measured = ctx.settings.measuredIndexBuilds?.get(`${ctx.stmt.file}:${ctx.stmt.offset}`);
+  if (measured) {
+    estimate = `: index estimate on the database predicts ~${formatSize(measured.indexBytes)}` +
+      (measured.buildMs !== null ? ` built in ~${formatDuration(measured.buildMs)} (measured read and sort rates)` : '');
+    Object.assign(evidence, { indexBytes: measured.indexBytes, buildMs: measured.buildMs, estimateSource: 'index estimate (measured)' });
+  } else if (st.verb === 'CREATE INDEX' && st.s.size) {
     const cols = ((st.n.indexParams as { IndexElem: { name?: string } }[] | undefined) ?? []).map((p) => p.IndexElem.name ?? '');
     const e = cols.every(Boolean) ? indexBuildEstimate(st.s.table, st.s.size, cols, !!st.n.unique, ctx.settings.rates) : null;
     if (e) {
       estimate = `: the build takes ${formatDuration(e.minMs)} to ${formatDuration(e.maxMs)} (index ~${formatSize(e.indexBytes)}; index estimate's model at the stated read rates)`;
-      Object.assign(evidence, { indexBytes: e.indexBytes, minMs: e.minMs, maxMs: e.maxMs });
+      Object.assign(evidence, { indexBytes: e.indexBytes, minMs: e.minMs, maxMs: e.maxMs, estimateSource: 'index estimate model at stated rates' });
     }
   }
   const fix = st.verb === 'REINDEX' ? 'REINDEX … CONCURRENTLY, in a migration that runs outside a transaction'
