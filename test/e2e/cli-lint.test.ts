@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBuilt, runCli } from '../helpers/cli.js';
+import { cliBuilt, parseJsonOutput, runCli } from '../helpers/cli.js';
+import { checkGolden, goldenOf } from '../helpers/golden.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
 
 /*
@@ -86,6 +87,10 @@ describe.runIf(cliBuilt() && hasServer())('sync-lookup lint', () => {
     expect(big.code).toBe(3);
     const r = JSON.parse(big.stdout) as Record<string, unknown>;
     expect(r).toMatchObject({ statements: 8, errors: 4, warnings: 1, schema_source: 'schema dump' });
+    // The --json contract: one line, snake_case keys, the shape in test/golden/lint.json.
+    expect([...big.stdout.matchAll(/"([a-z][a-z0-9]*[A-Z][A-Za-z0-9]*)":/g)].map((m) => m[1])).toEqual([]);
+    const golden = goldenOf('sync-lookup lint <dir> --schema schema.sql --assume-rows sync_lookup=58000000 --json', big.code, parseJsonOutput(big.stdout));
+    expect(await checkGolden('lint', golden)).toEqual([]);
     const small = await runCli(['lint', dir, '--schema', SCHEMA, '--assume-rows', 'sync_lookup=5000']);
     expect(small.code).toBe(0);
     expect(small.stdout).toMatch(/004-AddFacilityIndex.ts:5:.* warning missing-lock-timeout \(down\)/);
