@@ -17,6 +17,12 @@ describe('lint extraction', { timeout: 60_000 }, () => {
     expect(f.transaction.inTransaction).toBeNull();
   });
 
+  it('psql meta-commands in a SQL file are skipped, positions kept', () => {
+    const f = extractFile('002.sql', '\\set ON_ERROR_STOP on\nDELETE FROM t WHERE a = 1;\n');
+    expect(f.errors).toEqual([]);
+    expect(f.statements.map((s) => [s.line, s.column, s.sql])).toEqual([[2, 1, 'DELETE FROM t WHERE a = 1']]);
+  });
+
   it('Sequelize: query.sequelize.query with templates, constants and replacements; up and down', () => {
     const code = [
       "import { QueryInterface } from 'sequelize';",

@@ -3,7 +3,7 @@ import type { ExtractedFile, ExtractedStatement, IgnoreDirective, MigrationPhase
 import { extractJs, type SqlCall } from './js.js';
 import { doBlockStatements } from './plpgsql.js';
 import { ignoreDirective, noTransactionComment, parseIgnore, transactionContext } from './markers.js';
-import { bindPlaceholders, MappedSql, parseStatements, sqlComments, type SqlPiece } from './sql-text.js';
+import { bindPlaceholders, MappedSql, parseStatements, sqlComments, withoutPsqlMetaCommands, type SqlPiece } from './sql-text.js';
 
 /*
  * Reads one migration file into parsed statements, ignores and its transaction context: `.sql` files
@@ -39,7 +39,7 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   const out: ExtractedFile = { file, statements: [], ignores: [], transaction: { inTransaction: null, source: '' }, rebuilds: [], errors: [] };
   const assumed = options.assumeInTransaction ?? null;
   if (file.endsWith('.sql')) {
-    const marker = addSql(out, at, new MappedSql([{ text, src: 0 }]), { phase: 'file', via: 'sql file', call: 0, translated: false });
+    const marker = addSql(out, at, new MappedSql([{ text: withoutPsqlMetaCommands(text), src: 0 }]), { phase: 'file', via: 'sql file', call: 0, translated: false });
     out.transaction = transactionContext(marker, 'sql', assumed);
     return out;
   }

@@ -169,3 +169,8 @@ export function bindPlaceholders(sql: MappedSql): MappedSql {
   }
   return sql.replace(edits);
 }
+
+/** psql meta-commands (`\set ON_ERROR_STOP on`, pg_dump's `\restrict`) are not SQL: blanked, offsets kept. */
+export function withoutPsqlMetaCommands(text: string): string {
+  return text.split('\n').map((line) => (line.startsWith('\\') ? ' '.repeat(line.length) : line)).join('\n');
+}

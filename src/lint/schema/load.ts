@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent } from '../../db/quote.js';
 import type { StatsExport } from '../../inspect/stats.js';
-import { parseStatements } from '../extract/sql-text.js';
+import { parseStatements, withoutPsqlMetaCommands } from '../extract/sql-text.js';
 import { applyStatement } from './apply.js';
 import { SchemaModel } from './model.js';
 
@@ -21,7 +21,7 @@ export interface SchemaLoad { model: SchemaModel; problems: string[] }
  * const { model } = schemaFromDump('CREATE TABLE public.t (id int); CREATE INDEX t_id ON public.t (id);');
  */
 export function schemaFromDump(text: string, model = new SchemaModel()): SchemaLoad {
-  const sql = text.split('\n').map((line) => (line.startsWith('\\') ? ' '.repeat(line.length) : line)).join('\n');
+  const sql = withoutPsqlMetaCommands(text);
   const { statements, error } = parseStatements(sql);
   for (const s of statements) applyStatement(model, s.ast, null);
   const problems = error ? [`schema dump: ${error.message} (near line ${sql.slice(0, error.offset).split('\n').length}); other statements were read`] : [];
