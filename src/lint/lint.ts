@@ -162,6 +162,7 @@ async function startingPoint(options: LintOptions): Promise<{ model: SchemaModel
     const key = name.includes('.') ? name : `public.${name}`;
     sizes.set(key, assumedSize(rows, model.tables.get(key), sizes.get(key)));
   }
+  if (schemaSource === null) notes.push('no starting schema (--schema, --database-url or --stats): only tables the migrations create are known, so unindexed-filter cannot judge the others');
   if (assumed.size) sizeSources.push(`assumed (${[...assumed].map(([k, v]) => `${k.includes('.') ? k : `public.${k}`}=${v}`).join(', ')})`);
   return { model, sizes, schemaSource, sizeSources, notes };
 }
