@@ -35,14 +35,14 @@ export interface IndexBuildEstimate { indexBytes: number; minMs: number; maxMs: 
 
 /**
  * Size and build time of a B-tree on `columns` of `table`, by `index estimate`'s models (`indexSizeModel`,
- * `buildTimeModel`) with stated rates in place of its measured sample. Null when a key column is unknown.
+ * `buildTimeModel`) with stated rates in place of its measured sample.
  */
-export function indexBuildEstimate(table: TableModel | undefined, size: TableSize, columns: string[], unique: boolean, rates: Rates): IndexBuildEstimate | null {
+export function indexBuildEstimate(table: TableModel | undefined, size: TableSize, columns: string[], unique: boolean, rates: Rates): IndexBuildEstimate {
   const keys: KeyColumn[] = [];
   for (const name of columns) {
     const col = table?.columns.find((c) => c.name === name);
     const stats = size.columns[name];
-    if (!col && !stats) return null;
+    // A column neither the schema nor the statistics know is taken as variable-width (the 32-byte guess).
     const type = col?.type ?? 'text';
     const fixed = FIXED[type.replace(/\(.*$/, '')];
     keys.push({

@@ -28,7 +28,7 @@ function tableName(v: JsValue): string | null {
 const TYPES: Record<string, string> = {
   STRING: 'varchar(255)', CHAR: 'char(255)', TEXT: 'text', CITEXT: 'citext', INTEGER: 'integer', BIGINT: 'bigint',
   SMALLINT: 'smallint', FLOAT: 'float8', DOUBLE: 'float8', REAL: 'real', DECIMAL: 'numeric', NUMERIC: 'numeric',
-  BOOLEAN: 'boolean', DATE: 'timestamptz', DATEONLY: 'date', TIME: 'time', NOW: 'timestamptz', UUID: 'uuid',
+  BOOLEAN: 'boolean', DATE: 'timestamptz', TIMESTAMP: 'timestamp', DATEONLY: 'date', TIME: 'time', NOW: 'timestamptz', UUID: 'uuid',
   JSON: 'json', JSONB: 'jsonb', BLOB: 'bytea', ENUM: 'text', ARRAY: 'text[]', INET: 'inet', TSVECTOR: 'tsvector',
 };
 
