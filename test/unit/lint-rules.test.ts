@@ -129,6 +129,12 @@ describe('lint rules', { timeout: 60_000 }, () => {
     expect(await rules("UPDATE small SET a = 1; VACUUM notes;")).toEqual([]);
   });
 
+  it('full-table-rewrite: a column of unknown type is a warning in SQL, and nothing for Sequelize changeColumn (which restates types)', async () => {
+    expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ALTER COLUMN gone TYPE integer;')).toEqual(['full-table-rewrite warning']);
+    const code = "exports.up = async (q, S) => { await q.sequelize.query(\"SET lock_timeout = '1s'\"); await q.changeColumn('notes', 'gone', { type: S.UUID }); };";
+    expect((await lint({ '001.js': code })).findings).toEqual([]);
+  });
+
   it('typeChangeRewrites: binary-compatible changes do not rewrite', () => {
     expect(typeChangeRewrites('varchar(255)', 'text', false)).toBe(false);
     expect(typeChangeRewrites('varchar(10)', 'varchar(20)', false)).toBe(false);
