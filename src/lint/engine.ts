@@ -17,7 +17,7 @@ export type RuleLevels = Partial<Record<RuleId, LintLevel | 'off'>>;
 
 /** Lints one file; `model` is advanced by its `up` (and whole-file) statements. */
 export function lintFile(file: ExtractedFile, model: SchemaModel, sizes: SizeMap, settings: RuleSettings, levels: RuleLevels): LintFinding[] {
-  const raw: { stmt: ExtractedStatement | null; hit: RuleHit; line: number; column: number; offset: number; phase: MigrationPhase }[] = [];
+  const raw: Placed[] = [];
   const forward = file.statements.filter((s) => s.phase !== 'down');
   const down = file.statements.filter((s) => s.phase === 'down');
   // Tables this file creates are new in its `down` too.
@@ -70,8 +70,11 @@ function track(state: FileState, ast: Ast): void {
   });
 }
 
+/** A hit placed in its file: the statement (none for parse errors and ignores), where, and the phase. */
+interface Placed { stmt: ExtractedStatement | null; hit: RuleHit; line: number; column: number; offset: number; phase: MigrationPhase }
+
 /** One missing-lock-timeout per table and phase: one `SET lock_timeout` at the top fixes them all. */
-function onePerTable<T extends { hit: RuleHit; phase: MigrationPhase }>(raw: T[]): T[] {
+function onePerTable(raw: Placed[]): Placed[] {
   const seen = new Set<string>();
   return raw.filter((r) => {
     if (r.hit.rule !== 'missing-lock-timeout') return true;
@@ -82,10 +85,8 @@ function onePerTable<T extends { hit: RuleHit; phase: MigrationPhase }>(raw: T[]
   });
 }
 
-type Placed<T> = T & { hit: RuleHit; offset: number; line: number; column: number; phase: MigrationPhase };
-
 /** Drops findings an ignore covers; reports ignores without a reason and ignores that covered nothing. */
-function applyIgnores<T>(file: ExtractedFile, raw: Placed<T>[]): Placed<T>[] {
+function applyIgnores(file: ExtractedFile, raw: Placed[]): Placed[] {
   const used = new Set<number>();
   const kept = raw.filter((r) => {
     const i = file.ignores.findIndex((d) => d.reason !== '' && r.offset >= d.from && r.offset < Math.max(d.to, d.from + 1) &&
@@ -94,16 +95,16 @@ function applyIgnores<T>(file: ExtractedFile, raw: Placed<T>[]): Placed<T>[] {
     used.add(i);
     return false;
   });
-  const meta = file.ignores.flatMap((d, i): Placed<T>[] => {
-    const at = { offset: d.from, line: d.line, column: d.column, phase: 'file' as MigrationPhase, stmt: null } as unknown as T;
+  const meta = file.ignores.flatMap((d, i): Placed[] => {
+    const at = { stmt: null, offset: -1, line: d.line, column: d.column, phase: 'file' as const };
     if (d.reason === '') {
-      return [{ ...at, offset: -1, line: d.line, column: d.column, phase: 'file', hit: {
+      return [{ ...at, hit: {
         rule: 'ignore-without-reason', level: 'error', table: null, message: `sync-lookup-lint-ignore ${d.rules.join(',')} needs a reason after the rule id; it ignores nothing until it has one`,
         fix: `-- sync-lookup-lint-ignore ${d.rules.join(',') || 'RULE'} <why this is safe>`, evidence: {} } }];
     }
     if (used.has(i)) return [];
     const unknown = d.rules.filter((r) => r !== 'all' && !RULES.some((x) => x.id === r));
-    return [{ ...at, offset: -1, line: d.line, column: d.column, phase: 'file', hit: {
+    return [{ ...at, hit: {
       rule: 'unused-ignore', level: 'warning', table: null,
       message: unknown.length ? `sync-lookup-lint-ignore names unknown rule(s) ${unknown.join(', ')}` : `sync-lookup-lint-ignore ${d.rules.join(',')} suppressed nothing`,
       fix: 'remove the comment, or correct the rule id', evidence: {} } }];
