@@ -285,6 +285,27 @@ describe('lint inputs', { timeout: 60_000 }, () => {
     for (const part of [/^c\.json: /, /rules: Unrecognized key: "nope"/, /rules\.parse-error: /, /largeTableRows: /, /Unrecognized key: "extra"/]) expect(message).toMatch(part);
   });
 
+  it('a call in a loop over a constant list runs once per element; a table name that stays unknown gives no size-based finding', async () => {
+    const code = [
+      "const TABLES = ['notes', 'small'];",
+      'const TARGETS = [{ table: "notes", column: "content" }];',
+      'module.exports = {',
+      '  up: async (query) => {',
+      '    for (const table of TABLES) await query.addIndex(table, { fields: ["created_at"] });',
+      '    for (const t of TARGETS) await query.sequelize.query(`DELETE FROM ${t.table} WHERE ${t.column} = 1`);',
+      '  },',
+      '  down: async (query, table) => {',
+      '    await query.sequelize.query(`ALTER TABLE ${table} ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES small (id)`);',
+      '  },',
+      '};',
+    ].join('\n');
+    const r = await lint({ '001.js': code });
+    expect(r.findings.map((f) => `${f.line} ${f.rule} ${f.table}`)).toEqual([
+      '5 non-concurrent-index public.notes', '6 unindexed-filter public.notes',
+    ]);
+    expect(r.statements).toBe(4);
+  });
+
   it('Knex config.transaction = false as an assignment', async () => {
     const code = "exports.config = {};\nexports.config.transaction = false;\nexports.up = (knex) => knex.raw('CREATE INDEX CONCURRENTLY i ON notes (content)');";
     expect((await lint({ '001.js': code })).findings).toEqual([]);

@@ -3,7 +3,7 @@ import type { ExtractedFile, ExtractedStatement, IgnoreDirective, MigrationPhase
 import { extractJs, type SqlCall } from './js.js';
 import { doBlockStatements } from './plpgsql.js';
 import { ignoreDirective, noTransactionComment, parseIgnore, transactionContext } from './markers.js';
-import { bindPlaceholders, MappedSql, parseStatements, sqlComments, withoutPsqlMetaCommands, type SqlPiece } from './sql-text.js';
+import { bindPlaceholders, MappedSql, parseStatements, sqlComments, UNRESOLVED_NAME_PREFIX, withoutPsqlMetaCommands, type SqlPiece } from './sql-text.js';
 
 /*
  * Reads one migration file into parsed statements, ignores and its transaction context: `.sql` files
@@ -85,7 +85,7 @@ function addCall(out: ExtractedFile, at: ReturnType<typeof lineIndex>, call: Sql
   if (!looksLikeSql(joined.replaceAll('\u0000', 'x'))) return null;
   const build = (ident: boolean) => {
     let n = 0;
-    const pieces: SqlPiece[] = call.pieces.map((p) => (p.text === '\u0000' ? { text: ident ? `__sync_lookup_lint_${++n}` : `$${++n}`, src: null } : p));
+    const pieces: SqlPiece[] = call.pieces.map((p) => (p.text === '\u0000' ? { text: ident ? `${UNRESOLVED_NAME_PREFIX}${++n}` : `$${++n}`, src: null } : p));
     return bindPlaceholders(new MappedSql(pieces.map((p) => ({ ...p, src: p.src ?? call.start }))));
   };
   let sql = build(false);

@@ -60,6 +60,8 @@ export function resolveString(node: JsNode, constants: Constants, depth = 0): St
     case 'StringLiteral': return { pieces: [{ text: node.value as string, src: (node.start ?? 0) + 1 }], unresolved: 0 };
     case 'NumericLiteral': return { pieces: [{ text: String(node.value), src: node.start ?? 0 }], unresolved: 0 };
     case 'TemplateLiteral': return resolveTemplate(node, constants, depth);
+    // A loop variable bound to one element of a known list (see the extractor's loop bindings).
+    case 'JsValueLiteral': return typeof node.value === 'string' ? { pieces: [{ text: node.value, src: null }], unresolved: 0 } : null;
     case 'TSAsExpression': case 'TSNonNullExpression': case 'ParenthesizedExpression':
       return isNode(node.expression) ? resolveString(node.expression, constants, depth + 1) : null;
     case 'BinaryExpression': {
@@ -112,6 +114,7 @@ export function evaluate(node: JsNode | null | undefined, constants: Constants, 
   switch (node.type) {
     case 'StringLiteral': case 'NumericLiteral': case 'BooleanLiteral': return node.value as string | number | boolean;
     case 'NullLiteral': return null;
+    case 'JsValueLiteral': return node.value as JsValue;
     case 'TemplateLiteral': case 'BinaryExpression': {
       const s = resolveString(node, constants, depth + 1);
       return s && s.unresolved === 0 ? s.pieces.map((p) => p.text).join('') : UNKNOWN;

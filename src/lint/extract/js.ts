@@ -117,19 +117,49 @@ function visitCall(node: JsNode, stack: JsNode[], constants: Constants, out: JsM
   if (method === null) return;
   const args = node.arguments as JsNode[];
   const phase = phaseOf(stack);
-  const span = { start: node.start ?? 0, end: node.end ?? 0 };
   noteRunner(receiver, method, out);
   if (REBUILD_HELPERS.has(method) || (method === 'purgeRecordTypes' && isThenRebuild(args[1], constants))) out.libraryRebuilds.push(phase);
   if (method === 'noTransaction' && /pgm$/.test(receiver)) out.noTransactionMarker = 'pgm.noTransaction()';
-  if (SQL_METHODS.has(method) && receiver !== '' && args[0]) {
-    const text = resolveString(args[0], constants);
+  if (receiver === '' || args.length === 0) return;
+  // Inside `for (const t of CONSTANT_LIST)`, the call runs once per element: once per binding here.
+  for (const bound of loopBindings(stack, constants)) sqlOfCall(node, method, receiver, phase, bound, out);
+}
+
+/** The SQL one call sends (a `.query()`-like call, or a QueryInterface call translated), with `constants` as bound. */
+function sqlOfCall(node: JsNode, method: string, receiver: string, phase: MigrationPhase, constants: Constants, out: JsMigration): void {
+  const args = node.arguments as JsNode[];
+  const span = { start: node.start ?? 0, end: node.end ?? 0 };
+  if (SQL_METHODS.has(method)) {
+    const text = resolveString(args[0]!, constants);
     if (text) out.calls.push({ ...text, phase, ...span, via: `${receiver}.${method}()`, translated: false });
     return;
   }
-  if (QUERY_INTERFACE_METHODS.has(method) && receiver !== '' && args.length > 0 && !args.some((a) => a.type.includes('Function'))) {
+  if (QUERY_INTERFACE_METHODS.has(method) && !args.some((a) => a.type.includes('Function'))) {
     const sql = queryInterfaceSql(method, args.map((a) => evaluate(a, constants)));
     for (const s of sql ?? []) out.calls.push({ pieces: [{ text: s, src: null }], unresolved: 0, phase, ...span, via: `${receiver}.${method}()`, translated: true });
   }
+}
+
+/** At most this many bindings of enclosing loops are expanded (a loop over every table of a schema is ~100). */
+const MAX_LOOP_BINDINGS = 200;
+
+/**
+ * The constants as each iteration of the enclosing `for (const x of LIST)` loops binds them, when LIST is
+ * known (a constant array, or an array literal); the constants alone when there is no such loop.
+ */
+function loopBindings(stack: JsNode[], constants: Constants): Constants[] {
+  let out: Constants[] = [constants];
+  for (const n of stack) {
+    if (n.type !== 'ForOfStatement' || !isNode(n.left) || n.left.type !== 'VariableDeclaration') continue;
+    const id = ((n.left.declarations as JsNode[])[0]?.id ?? null) as JsNode | null;
+    const list = evaluate(n.right as JsNode, constants);
+    if (!id || id.type !== 'Identifier' || !Array.isArray(list) || list.length === 0) continue;
+    const next: Constants[] = [];
+    for (const c of out) for (const v of list) next.push(new Map(c).set(id.name as string, { type: 'JsValueLiteral', value: v }));
+    if (next.length > MAX_LOOP_BINDINGS) break;
+    out = next;
+  }
+  return out;
 }
 
 function isThenRebuild(node: JsNode | undefined, constants: Constants): boolean {

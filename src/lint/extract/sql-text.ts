@@ -6,6 +6,9 @@ import { parseSync, scanSync } from 'libpg-query';
  * libpg-query reports byte offsets; everything here is in characters.
  */
 
+/** How the extractor names an interpolation it could not resolve where SQL needs a name (a table). */
+export const UNRESOLVED_NAME_PREFIX = '__sync_lookup_lint_';
+
 /** One piece of SQL: `src` is the file offset of its first character, null for a placeholder. */
 export interface SqlPiece { text: string; src: number | null }
 

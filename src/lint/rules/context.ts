@@ -1,5 +1,6 @@
 import { formatCount, formatSize } from '../../plan/describe.js';
 import type { Rates } from '../estimates.js';
+import { UNRESOLVED_NAME_PREFIX } from '../extract/sql-text.js';
 import type { SchemaModel, TableModel } from '../schema/model.js';
 import type { SizeMap, TableSize } from '../sizes.js';
 import type { ExtractedFile, ExtractedStatement, LintLevel, RuleId } from '../types.js';
@@ -67,8 +68,11 @@ export type Rule = (ctx: RuleContext) => RuleHit[];
 export interface Sized {
   key: string;
   table: TableModel | undefined;
-  /** `new`: created by this file (empty); `unknown`: no size from any source. */
-  state: 'new' | 'large' | 'small' | 'unknown';
+  /**
+   * `new`: created by this file (empty); `unknown`: no size from any source; `unresolved`: the name is an
+   * interpolation the extractor could not resolve (which table it is, nobody knows: no size-based finding).
+   */
+  state: 'new' | 'large' | 'small' | 'unknown' | 'unresolved';
   size: TableSize | null;
 }
 
@@ -77,6 +81,7 @@ export function sized(ctx: RuleContext, rel: RangeVar | undefined): Sized {
   const table = ctx.model.table(rel);
   const key = table ? `${table.schema}.${table.name}` : `${rel?.schemaname ?? 'public'}.${rel?.relname ?? ''}`;
   if (ctx.state.createdHere.has(key)) return { key, table, state: 'new', size: null };
+  if (rel?.relname?.startsWith(UNRESOLVED_NAME_PREFIX)) return { key, table, state: 'unresolved', size: null };
   const size = ctx.sizes.get(key) ?? null;
   if (!size) return { key, table, state: 'unknown', size: null };
   return { key, table, state: size.rows >= ctx.settings.largeTableRows ? 'large' : 'small', size };

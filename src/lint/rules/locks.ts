@@ -84,7 +84,7 @@ export function missingLockTimeout(ctx: RuleContext): RuleHit[] {
   if (ctx.state.lockTimeoutSet || ctx.settings.lockTimeoutSetByRunner) return [];
   return accessExclusive(ctx).flatMap(({ rel, what }) => {
     const s = sized(ctx, rel);
-    if (s.state === 'new') return [];
+    if (s.state === 'new' || s.state === 'unresolved') return [];
     return [{
       rule: 'missing-lock-timeout' as const, level: 'warning' as const, table: s.key,
       message: `${what} waits for ACCESS EXCLUSIVE on ${s.key} with no lock_timeout: behind one long query it queues, and every query on ${s.key} queues behind it`,
