@@ -129,6 +129,29 @@ describe('lint extraction', { timeout: 60_000 }, () => {
     expect(f.transaction).toEqual({ inTransaction: false, source: 'pgm.noTransaction()' });
   });
 
+  it('node-pg-migrate: pgm builder calls become the SQL they generate', () => {
+    const code = [
+      'exports.up = (pgm) => {',
+      "  pgm.createIndex('notes', ['record_id', 'tick'], { concurrently: true, unique: true });",
+      "  pgm.addColumns('notes', { seen_at: { type: 'timestamptz', notNull: true, default: pgm.func('now()') } });",
+      "  pgm.alterColumn('notes', 'content', { notNull: true, type: 'text' });",
+      "  pgm.addConstraint('notes', 'notes_fk', { foreignKeys: { columns: 'author_id', references: 'users' }, notValid: true });",
+      '};',
+      "exports.down = (pgm) => { pgm.dropIndex('notes', ['record_id', 'tick'], { unique: true }); };",
+    ].join('\n');
+    const f = extractFile('1700-x.js', code);
+    expect(f.statements.map((s) => [s.phase, s.sql])).toEqual([
+      ['up', 'CREATE UNIQUE INDEX CONCURRENTLY "notes_record_id_tick_unique_index" ON "notes" ("record_id", "tick")'],
+      ['up', 'ALTER TABLE "notes" ADD COLUMN "seen_at" timestamptz NOT NULL DEFAULT now()'],
+      ['up', 'ALTER TABLE "notes" ALTER COLUMN "content" SET NOT NULL'],
+      ['up', 'ALTER TABLE "notes" ALTER COLUMN "content" TYPE text'],
+      ['up', 'ALTER TABLE "notes" ADD CONSTRAINT "notes_fk" FOREIGN KEY ("author_id") REFERENCES "users" NOT VALID'],
+      ['down', 'DROP INDEX "notes_record_id_tick_unique_index"'],
+    ]);
+    expect(f.statements[0]!.line).toBe(2);
+    expect(f.transaction).toEqual({ inTransaction: true, source: 'default of node-pg-migrate migrations' });
+  });
+
   it('pg: client.query with $n parameters; strings that are not SQL are left alone', () => {
     const code = [
       "import pg from 'pg';",

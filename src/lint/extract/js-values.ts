@@ -173,6 +173,8 @@ function evaluateCall(node: JsNode, constants: Constants, depth: number): JsValu
     const base = evaluate(callee.object as JsNode, constants, depth + 1);
     if (isMarker(base) && base.marker === 'type') return { marker: 'type', name: base.name, args: [...base.args, ...args] };
     if (name === 'fn' || name === 'literal' || name === 'col') return { marker: name, name: typeof args[0] === 'string' ? args[0] : '', args: args.slice(1) };
+    // node-pg-migrate's `pgm.func('now()')`: SQL written as is.
+    if (name === 'func' && typeof args[0] === 'string') return { marker: 'literal', name: args[0], args: [] };
     const callee2 = evaluate(callee, constants, depth + 1);
     if (isMarker(callee2) && callee2.marker === 'type') return { marker: 'type', name: callee2.name, args };
   }

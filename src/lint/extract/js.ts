@@ -1,6 +1,7 @@
 import { parse } from '@babel/parser';
 import type { MigrationPhase } from '../types.js';
 import { collectConstants, evaluate, isNode, resolveString, type Constants, type JsNode } from './js-values.js';
+import { PGM_METHODS, pgmSql } from './node-pg-migrate.js';
 import { QUERY_INTERFACE_METHODS, queryInterfaceSql } from './sequelize.js';
 import type { SqlPiece } from './sql-text.js';
 
@@ -132,6 +133,11 @@ function sqlOfCall(node: JsNode, method: string, receiver: string, phase: Migrat
   if (SQL_METHODS.has(method)) {
     const text = resolveString(args[0]!, constants);
     if (text) out.calls.push({ ...text, phase, ...span, via: `${receiver}.${method}()`, translated: false });
+    return;
+  }
+  if (/(^|\.)pgm$/.test(receiver)) {
+    const sql = PGM_METHODS.has(method) ? pgmSql(method, args.map((a) => evaluate(a, constants))) : null;
+    for (const s of sql ?? []) out.calls.push({ pieces: [{ text: s, src: null }], unresolved: 0, phase, ...span, via: `pgm.${method}()`, translated: true });
     return;
   }
   if (QUERY_INTERFACE_METHODS.has(method) && !args.some((a) => a.type.includes('Function'))) {
