@@ -219,6 +219,17 @@ describe('lint extraction', { timeout: 60_000 }, () => {
     expect(code.ignores[0]!.to).toBeGreaterThan(code.statements[0]!.offset);
   });
 
+  it('SQL files with up and down sections (node-pg-migrate, dbmate, goose)', () => {
+    const pgm = extractFile('1_x.sql', '-- Up Migration\nCREATE INDEX i ON t (a);\n-- Down Migration\nDROP INDEX i;\n');
+    expect(pgm.statements.map((s) => s.phase)).toEqual(['up', 'down']);
+    const dbmate = extractFile('2_x.sql', '-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON t (a);\n\n-- migrate:down\nDROP INDEX i;');
+    expect(dbmate.statements.map((s) => s.phase)).toEqual(['up', 'down']);
+    expect(dbmate.transaction).toEqual({ inTransaction: false, source: 'dbmate transaction:false' });
+    const goose = extractFile('3_x.sql', '-- +goose NO TRANSACTION\n-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 2;');
+    expect(goose.statements.map((s) => s.phase)).toEqual(['up', 'down']);
+    expect(goose.transaction.inTransaction).toBe(false);
+  });
+
   it('reads no-transaction markers from SQL comments', () => {
     expect(extractFile('a.sql', '--! no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);').transaction)
       .toEqual({ inTransaction: false, source: '--! no-transaction' });

@@ -2,7 +2,7 @@ import { scanSync } from 'libpg-query';
 import type { ExtractedFile, ExtractedStatement, IgnoreDirective, MigrationPhase } from '../types.js';
 import { extractJs, type SqlCall } from './js.js';
 import { doBlockStatements } from './plpgsql.js';
-import { ignoreDirective, noTransactionComment, parseIgnore, transactionContext } from './markers.js';
+import { ignoreDirective, noTransactionComment, parseIgnore, sectionComment, transactionContext } from './markers.js';
 import { bindPlaceholders, MappedSql, parseStatements, sqlComments, UNRESOLVED_NAME_PREFIX, withoutPsqlMetaCommands, type SqlPiece } from './sql-text.js';
 
 /*
@@ -40,6 +40,7 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   const assumed = options.assumeInTransaction ?? null;
   if (file.endsWith('.sql')) {
     const marker = addSql(out, at, new MappedSql([{ text: withoutPsqlMetaCommands(text), src: 0 }]), { phase: 'file', via: 'sql file', call: 0, translated: false });
+    applySections(out, text);
     out.transaction = transactionContext(marker, 'sql', assumed);
     return out;
   }
@@ -63,6 +64,21 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   out.transaction = transactionContext(marker, js.runner, assumed);
   for (const phase of js.libraryRebuilds) out.rebuilds.push({ phase, types: ['*'] });
   return out;
+}
+
+/** `-- Up Migration` / `-- migrate:down` / `-- +goose Down` sections: the statements after each are of its phase. */
+function applySections(out: ExtractedFile, text: string): void {
+  const sections = sqlComments(text).map((c) => ({ at: c.start, phase: sectionComment(c.text) })).filter((c) => c.phase !== null);
+  if (sections.length === 0) return;
+  for (const s of out.statements) {
+    const section = sections.filter((c) => c.at <= s.offset).pop();
+    if (section?.phase) s.phase = section.phase;
+  }
+  const at = lineIndex(text);
+  for (const e of out.errors) {
+    const section = sections.filter((c) => at(c.at).line <= e.line).pop();
+    if (section?.phase) e.phase = section.phase;
+  }
 }
 
 /** Words a statement starts with: other strings passed to `.query()` (cache keys, URLs) are not SQL. */

@@ -33,6 +33,8 @@ export function ignoreDirective(file: string, at: { line: number; column: number
 export function noTransactionComment(comment: string): string | null {
   const text = comment.trim().toLowerCase();
   if (/^--!\s*no-transaction\b/.test(text)) return '--! no-transaction';
+  if (/^--\s*\+goose\s+no\s+transaction\b/.test(text)) return '-- +goose NO TRANSACTION';
+  if (/^--\s*migrate:(up|down)\b.*\btransaction:false\b/.test(text)) return 'dbmate transaction:false';
   if (/^--\s*(sync-lookup:\s*)?no[- ]transaction\b/.test(text)) return '-- no-transaction';
   return null;
 }
@@ -51,4 +53,13 @@ export function transactionContext(marker: string | null, runner: string | null,
   if (assumed !== null) return { inTransaction: assumed, source: assumed ? '--assume-in-transaction' : 'not in a transaction (option)' };
   if (byRunner !== null) return { inTransaction: byRunner, source: `default of ${runner} migrations` };
   return { inTransaction: null, source: 'unknown: pass --assume-in-transaction if the runner wraps each migration in one' };
+}
+
+/**
+ * The section a SQL comment opens in migration tools that keep both directions in one file:
+ * node-pg-migrate (`-- Up Migration`), dbmate (`-- migrate:up`), goose (`-- +goose Up`); null otherwise.
+ */
+export function sectionComment(comment: string): 'up' | 'down' | null {
+  const m = /^--\s*(?:(up|down) migration\b|migrate:(up|down)\b|\+goose\s+(up|down)\b)/.exec(comment.trim().toLowerCase());
+  return m ? (m[1] ?? m[2] ?? m[3]) as 'up' | 'down' : null;
 }
