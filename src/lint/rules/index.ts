@@ -3,7 +3,8 @@ import type { Rule } from './context.js';
 import { concurrentIndexInTransaction, nonConcurrentIndex } from './indexes.js';
 import { blockingValidation, liveTypeDelete, missingLockTimeout } from './locks.js';
 import { fullTableRewrite } from './rewrite.js';
-import { countForEmptiness, unindexedFilter } from './unindexed-filter.js';
+import { countForEmptiness } from './count-for-emptiness.js';
+import { unindexedFilter } from './unindexed-filter.js';
 
 /*
  * The rules, with what SARIF and the docs say about each. Statement rules run on every statement; the
