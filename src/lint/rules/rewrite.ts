@@ -116,10 +116,6 @@ function volatileAddColumn(def: Ast): string | null {
         const name = type === 'FuncCall' ? ((x.funcname as { String?: { sval?: string } }[] | undefined) ?? []).at(-1)?.String?.sval : undefined;
         if (name && VOLATILE.has(name.toLowerCase())) fn ??= name;
       });
-      if (c.raw_expr && 'FuncCall' in (c.raw_expr as Ast)) {
-        const name = (((c.raw_expr as Ast).FuncCall as Ast).funcname as { String?: { sval?: string } }[]).at(-1)?.String?.sval;
-        if (name && VOLATILE.has(name.toLowerCase())) fn ??= name;
-      }
       if (fn) return `the volatile default ${fn}()`;
     }
   }
