@@ -306,6 +306,38 @@ describe('lint inputs', { timeout: 60_000 }, () => {
     expect(r.statements).toBe(4);
   });
 
+  it('SQL in a helper function runs at each call site, with the helper\'s parameters bound to the arguments', async () => {
+    const code = [
+      "const TARGETS = [{ table: 'notes', column: 'content' }, { table: 'small', column: 'a' }];",
+      'async function purge(query, table, column) {',
+      '  await query.sequelize.query(`DELETE FROM ${table} WHERE ${column} = 1`);',
+      '}',
+      'async function unused(query, table) {',
+      '  await query.sequelize.query(`DELETE FROM ${table} WHERE x = 1`);',
+      '}',
+      'export async function up(query) {',
+      '  for (const t of TARGETS) await purge(query, t.table, t.column);',
+      '}',
+      "export async function down(query) { await purge(query, 'notes', 'email'); }",
+    ].join('\n');
+    const r = await lint({ '001.ts': code });
+    expect(r.findings.map((f) => `${f.line} ${f.phase} ${f.rule} ${f.table}`)).toEqual([
+      '3 up unindexed-filter public.notes', '3 down unindexed-filter public.notes',
+    ]);
+    // notes/content (up), small/a (up, small: fine), notes/email (down), and the uncalled helper as written.
+    expect(r.statements).toBe(4);
+    // The helper's statements run where it is called: its index serves the DELETE written after the call.
+    const ordered = [
+      "exports.config = { transaction: false };",
+      'async function addIndex(knex, column) { await knex.raw(`CREATE INDEX CONCURRENTLY notes_${column} ON notes (${column})`); }',
+      'exports.up = async (knex) => {',
+      "  await addIndex(knex, 'content');",
+      "  await knex.raw(`DELETE FROM notes WHERE content = 'x'`);",
+      '};',
+    ].join('\n');
+    expect((await lint({ '001.js': ordered })).findings).toEqual([]);
+  });
+
   it('Knex config.transaction = false as an assignment', async () => {
     const code = "exports.config = {};\nexports.config.transaction = false;\nexports.up = (knex) => knex.raw('CREATE INDEX CONCURRENTLY i ON notes (content)');";
     expect((await lint({ '001.js': code })).findings).toEqual([]);

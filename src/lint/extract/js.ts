@@ -1,6 +1,6 @@
 import { parse } from '@babel/parser';
 import type { MigrationPhase } from '../types.js';
-import { collectConstants, evaluate, isNode, resolveString, type Constants, type JsNode } from './js-values.js';
+import { collectConstants, evaluate, isNode, resolveString, UNKNOWN, type Constants, type JsNode } from './js-values.js';
 import { PGM_METHODS, pgmSql } from './node-pg-migrate.js';
 import { QUERY_INTERFACE_METHODS, queryInterfaceSql } from './sequelize.js';
 import type { SqlPiece } from './sql-text.js';
@@ -23,6 +23,8 @@ export interface SqlCall {
   via: string;
   /** Translated from a QueryInterface call (not SQL written by hand). */
   translated: boolean;
+  /** Where it runs in the file's order: the call itself, or the call of the helper it sits in. */
+  order: number;
 }
 
 /** What a JS/TS migration holds. */
@@ -54,11 +56,20 @@ export function extractJs(code: string, fileName: string): JsMigration {
   const constants = collectConstants(ast);
   const out: JsMigration = { calls: [], noTransactionMarker: null, runner: null, libraryRebuilds: [], comments: [] };
   const statements: { start: number; end: number }[] = [];
+  const deferred: Site[] = [];
+  const sites = new Map<string, Site[]>();
   walk(ast, [], (node, stack) => {
     if (/Statement$|Declaration$/.test(node.type) && node.type !== 'BlockStatement') statements.push({ start: node.start ?? 0, end: node.end ?? 0 });
-    if (node.type === 'CallExpression') visitCall(node, stack, constants, out);
-    markTransaction(node, out);
+    if (node.type !== 'CallExpression') { markTransaction(node, out); return; }
+    const callee = node.callee as JsNode;
+    if (callee.type === 'Identifier') sites.set(callee.name as string, [...(sites.get(callee.name as string) ?? []), { node, stack: [...stack] }]);
+    noteCall(node, stack, constants, out);
+    if (helperOf(stack)) deferred.push({ node, stack: [...stack] });
+    else visitCall(node, stack, constants, out);
   });
+  for (const d of deferred) visitHelperCall(d, sites, constants, out);
+  // Statements run in the order of their calls (a helper's, where it is called): the schema follows that order.
+  out.calls.sort((a, b) => a.order - b.order);
   for (const c of ast.comments ?? []) {
     const end = c.end ?? 0;
     // The code statement after the comment: the first to start after it, the outermost of those that start there.
@@ -69,6 +80,49 @@ export function extractJs(code: string, fileName: string): JsMigration {
 }
 
 type Visitor = (node: JsNode, stack: JsNode[]) => void;
+
+/** A call and the nodes around it (outermost first). */
+interface Site { node: JsNode; stack: JsNode[] }
+
+const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'ObjectMethod', 'ClassMethod']);
+
+/** The named helper function (not `up`/`down`, not inside them) a call sits in, with its parameters. */
+function helperOf(stack: JsNode[]): { name: string; params: string[] } | null {
+  if (phaseOf(stack) !== 'file') return null;
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const n = stack[i]!;
+    if (!FUNCTIONS.has(n.type)) continue;
+    const name = nameOf(n, stack[i - 1]);
+    if (!name) return null;
+    return { name, params: (n.params as JsNode[]).map((p) => (p.type === 'Identifier' ? p.name as string : '')) };
+  }
+  return null;
+}
+
+/**
+ * A call inside a helper function runs where the helper is called: once per call site (in its phase,
+ * with its loop bindings), the helper's parameters bound to the site's arguments. A helper nobody in the
+ * file calls is read as written.
+ */
+function visitHelperCall(d: Site, sites: Map<string, Site[]>, constants: Constants, out: JsMigration): void {
+  const helper = helperOf(d.stack)!;
+  const callers = (sites.get(helper.name) ?? []).filter((s) => helperOf(s.stack)?.name !== helper.name);
+  if (callers.length === 0) { visitCall(d.node, d.stack, constants, out); return; }
+  const { method, receiver } = calleeParts(d.node.callee as JsNode);
+  if (method === null || receiver === '' || (d.node.arguments as JsNode[]).length === 0) return;
+  for (const site of callers) {
+    const phase = phaseOf(site.stack);
+    for (const outer of loopBindings(site.stack, constants)) {
+      const bound = new Map(outer);
+      helper.params.forEach((param, i) => {
+        const value = evaluate((site.node.arguments as JsNode[])[i], outer);
+        if (value === UNKNOWN) bound.delete(param);
+        else bound.set(param, { type: 'JsValueLiteral', value });
+      });
+      for (const inner of loopBindings(d.stack, bound)) sqlOfCall(d.node, method, receiver, phase, inner, out, site.node.start ?? 0);
+    }
+  }
+}
 
 function walk(node: unknown, stack: JsNode[], visit: Visitor): void {
   if (Array.isArray(node)) { for (const n of node) walk(n, stack, visit); return; }
@@ -113,23 +167,30 @@ function calleeParts(callee: JsNode): { method: string | null; receiver: string 
   return { method, receiver: text(callee.object) };
 }
 
-function visitCall(node: JsNode, stack: JsNode[], constants: Constants, out: JsMigration): void {
+/** What a call says besides SQL: the runner it belongs to, a library rebuild, `pgm.noTransaction()`. */
+function noteCall(node: JsNode, stack: JsNode[], constants: Constants, out: JsMigration): void {
   const { method, receiver } = calleeParts(node.callee as JsNode);
   if (method === null) return;
   const args = node.arguments as JsNode[];
-  const phase = phaseOf(stack);
   noteRunner(receiver, method, out);
-  if (REBUILD_HELPERS.has(method) || (method === 'purgeRecordTypes' && isThenRebuild(args[1], constants))) out.libraryRebuilds.push(phase);
+  if (REBUILD_HELPERS.has(method) || (method === 'purgeRecordTypes' && isThenRebuild(args[1], constants))) out.libraryRebuilds.push(phaseOf(stack));
   if (method === 'noTransaction' && /pgm$/.test(receiver)) out.noTransactionMarker = 'pgm.noTransaction()';
-  if (receiver === '' || args.length === 0) return;
+}
+
+/** The SQL of a call, once per binding of the constant lists it loops over. */
+function visitCall(node: JsNode, stack: JsNode[], constants: Constants, out: JsMigration): void {
+  const { method, receiver } = calleeParts(node.callee as JsNode);
+  const args = node.arguments as JsNode[];
+  const phase = phaseOf(stack);
+  if (method === null || receiver === '' || args.length === 0) return;
   // Inside `for (const t of CONSTANT_LIST)`, the call runs once per element: once per binding here.
   for (const bound of loopBindings(stack, constants)) sqlOfCall(node, method, receiver, phase, bound, out);
 }
 
 /** The SQL one call sends (a `.query()`-like call, or a QueryInterface call translated), with `constants` as bound. */
-function sqlOfCall(node: JsNode, method: string, receiver: string, phase: MigrationPhase, constants: Constants, out: JsMigration): void {
+function sqlOfCall(node: JsNode, method: string, receiver: string, phase: MigrationPhase, constants: Constants, out: JsMigration, order = node.start ?? 0): void {
   const args = node.arguments as JsNode[];
-  const span = { start: node.start ?? 0, end: node.end ?? 0 };
+  const span = { start: node.start ?? 0, end: node.end ?? 0, order };
   if (SQL_METHODS.has(method)) {
     const text = resolveString(args[0]!, constants);
     if (text) out.calls.push({ ...text, phase, ...span, via: `${receiver}.${method}()`, translated: false });
