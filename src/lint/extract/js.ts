@@ -110,10 +110,13 @@ function visitHelperCall(d: Site, sites: Map<string, Site[]>, constants: Constan
   if (callers.length === 0) { visitCall(d.node, d.stack, constants, out); return; }
   const { method, receiver } = calleeParts(d.node.callee as JsNode);
   if (method === null || receiver === '' || (d.node.arguments as JsNode[]).length === 0) return;
+  // The helper's own constants (`const column = \`${target}_id\``) are read in its scope.
+  const fn = [...d.stack].reverse().find((n) => FUNCTIONS.has(n.type));
+  const locals = fn ? collectConstants(fn) : new Map<string, JsNode>();
   for (const site of callers) {
     const phase = phaseOf(site.stack);
     for (const outer of loopBindings(site.stack, constants)) {
-      const bound = new Map(outer);
+      const bound = new Map([...outer, ...locals]);
       helper.params.forEach((param, i) => {
         const value = evaluate((site.node.arguments as JsNode[])[i], outer);
         if (value === UNKNOWN) bound.delete(param);
