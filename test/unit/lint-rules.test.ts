@@ -310,10 +310,12 @@ describe('lint inputs', { timeout: 60_000 }, () => {
     const code = [
       "const TARGETS = [{ table: 'notes', column: 'content' }, { table: 'small', column: 'a' }];",
       'async function purge(query, table, column) {',
-      '  await query.sequelize.query(`DELETE FROM ${table} WHERE ${column} = 1`);',
+      '  const where = `${column} = 1`;',
+      '  await query.sequelize.query(`DELETE FROM ${table} WHERE ${where}`);',
       '}',
       'async function unused(query, table) {',
-      '  await query.sequelize.query(`DELETE FROM ${table} WHERE x = 1`);',
+      "  const where = 'x = 1';",
+      '  await query.sequelize.query(`DELETE FROM ${table} WHERE ${where}`);',
       '}',
       'export async function up(query) {',
       '  for (const t of TARGETS) await purge(query, t.table, t.column);',
@@ -322,7 +324,7 @@ describe('lint inputs', { timeout: 60_000 }, () => {
     ].join('\n');
     const r = await lint({ '001.ts': code });
     expect(r.findings.map((f) => `${f.line} ${f.phase} ${f.rule} ${f.table}`)).toEqual([
-      '3 up unindexed-filter public.notes', '3 down unindexed-filter public.notes',
+      '4 up unindexed-filter public.notes', '4 down unindexed-filter public.notes',
     ]);
     // notes/content (up), small/a (up, small: fine), notes/email (down), and the uncalled helper as written.
     expect(r.statements).toBe(4);
