@@ -104,6 +104,8 @@ describe('lint rules', { timeout: 60_000 }, () => {
     expect(await rules('--! no-transaction\nCREATE INDEX CONCURRENTLY notes_content ON notes (content);')).toEqual([]);
     expect(await rules('CREATE TABLE fresh (id int, a int); CREATE INDEX fresh_a ON fresh (a);')).toEqual([]);
     expect(await rules('CREATE INDEX small_a ON small (a);')).toEqual([]);
+    expect(await rules('CREATE INDEX IF NOT EXISTS notes_tick ON notes (tick);')).toEqual([]);
+    expect(await rules('CREATE INDEX IF NOT EXISTS notes_other ON notes (tick);')).toEqual(['non-concurrent-index error']);
   });
 
   it('concurrent-index-in-transaction: from the runner, a multi-statement call, or an explicit BEGIN', async () => {

@@ -39,6 +39,9 @@ function indexStatement(ctx: RuleContext): { verb: string; concurrent: boolean; 
 export function nonConcurrentIndex(ctx: RuleContext): RuleHit[] {
   const st = indexStatement(ctx);
   if (!st || st.concurrent || !st.s) return [];
+  // CREATE INDEX IF NOT EXISTS of an index the schema already has does nothing.
+  const rel = st.n.relation as RangeVar | undefined;
+  if (st.verb === 'CREATE INDEX' && st.n.if_not_exists && typeof st.n.idxname === 'string' && ctx.model.index(rel?.schemaname, st.n.idxname)) return [];
   const level = levelFor(st.s);
   if (level === null) return [];
   const blocks = st.verb === 'DROP INDEX' ? 'reads and writes' : 'writes';
