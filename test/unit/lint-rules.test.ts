@@ -126,6 +126,7 @@ describe('lint rules', { timeout: 60_000 }, () => {
     expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ALTER COLUMN content TYPE text; ALTER TABLE notes ALTER COLUMN record_id TYPE varchar(300);')).toEqual([]);
     expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ADD COLUMN u uuid DEFAULT gen_random_uuid();')).toEqual(['full-table-rewrite error']);
     expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ADD COLUMN v timestamptz DEFAULT now(); ALTER TABLE notes ADD COLUMN w int;')).toEqual([]);
+    expect(await rules('SET lock_timeout = 1000; ALTER TABLE notes ADD COLUMN IF NOT EXISTS id uuid DEFAULT gen_random_uuid();')).toEqual([]);
     expect(await rules('VACUUM FULL notes;')).toEqual(['full-table-rewrite error']);
     expect(await rules("UPDATE notes SET content = 'x';")).toEqual(['full-table-rewrite error']);
     expect(await rules("UPDATE small SET a = 1; VACUUM notes;")).toEqual([]);

@@ -95,6 +95,8 @@ function alterRewrites(ctx: RuleContext, n: Ast): RuleHit[] {
           'add a new column, backfill it in batches, then swap names in a short transaction'));
       }
     } else if (cmd.subtype === 'AT_AddColumn' && def) {
+      // ADD COLUMN IF NOT EXISTS of a column the table has does nothing.
+      if (cmd.missing_ok && s.table?.columns.some((c) => c.name === def.colname)) continue;
       const why = volatileAddColumn(def);
       if (why) out.push(...hit(ctx, s, `ADD COLUMN ${String(def.colname)} with ${why} rewrites every row under ACCESS EXCLUSIVE`,
         'add the column without a default (or with a constant one), then backfill it in batches'));
