@@ -91,3 +91,8 @@ export {
   type ExplainOptions, type ExplainResult, type ExplainDocument, type PlanNode, type PlanContext, type PlanTableInfo,
   type PlanIndexInfo, type ClassifyOptions, type PlanVerdict, type PlanFinding, type FindingKind, type Severity,
 } from './plan/plan.js';
+
+// The migration linter.
+export {
+  lintMigrations, RULES as LINT_RULES, type LintOptions, type LintResult, type LintFinding, type MigrationSource,
+} from './lint/index.js';

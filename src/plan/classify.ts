@@ -1,7 +1,8 @@
 import { createIndexSql } from '../db/index-ddl.js';
 import { RECORD_TYPE_INDEX } from '../schema/sync-lookup.js';
 import { formatCount, formatSize, describePlan } from './describe.js';
-import { conditionConjuncts, expressionColumns, loadSqlParser, type ColumnName, type Conjunct } from './expr.js';
+import { leadingColumnBound } from './bounds.js';
+import { conditionConjuncts, loadSqlParser, type ColumnName, type Conjunct } from './expr.js';
 import type {
   ClassifyOptions, ExplainDocument, ExplainResult, FindingKind, PlanContext, PlanFinding, PlanIndexInfo, PlanNode, PlanTableInfo,
   PlanVerdict, Severity,
@@ -20,7 +21,7 @@ function conjunctsOf(text: string | undefined): Conjunct[] {
 }
 
 /** Columns of `alias`'s relation that conjuncts bound, equality ones first, then the first range one. */
-function candidateColumns(conjuncts: Conjunct[], alias: string | null, relation: string, table: PlanTableInfo | undefined): string[] {
+export function candidateColumns(conjuncts: Conjunct[], alias: string | null, relation: string, table: PlanTableInfo | undefined): string[] {
   const ownColumn = (c: { qualifier: string | null; column: string }) =>
     (c.qualifier === null || c.qualifier === alias || c.qualifier === relation) &&
     (!table || table.columns.length === 0 || table.columns.includes(c.column));
@@ -47,7 +48,7 @@ function indexName(table: string, columns: string[]): string {
 }
 
 /** The fix for a filter no index serves: an existing INVALID index to rebuild, or the index to create. */
-function missingIndexFix(
+export function missingIndexFix(
   relation: string, columns: string[], context: PlanContext, options: ClassifyOptions,
 ): { fix: string | null; reason: string } | null {
   if (columns.length === 0) return null;
@@ -288,15 +289,8 @@ function classifyIndexScan(j: Judge, w: Walked): PlanFinding {
 
 /** The scan bounds the index's leading column (or, for an expression key, the expression): a range or lookup. */
 function leadingBoundFinding(s: IndexScanView, mine: (c: { qualifier: string | null }) => boolean): PlanFinding | null {
-  const first = s.idx.columns[0];
-  // An expression key (lower(email)) is bounded through the columns it names.
-  const leadingCols = first === undefined ? [] : s.table?.columns.includes(first) ? [first] : expressionColumns(first);
-  // An expression key is bounded when a condition compares the expression, which EXPLAIN prints
-  // with the columns inside it; a plain key needs the bare column on one side.
-  const exprBound = first !== undefined && !s.table?.columns.includes(first) && s.conjuncts.some((c) =>
-    (c.kind === 'eq' || c.kind === 'range') && c.columns.some((x) => mine(x) && leadingCols.includes(x.column)));
-  if (leadingCols.length === 0 || !(exprBound || leadingCols.some(s.bounds))) return null;
-  const kind = s.conjuncts.some((c) => c.kind === 'eq' && c.bound.some((x) => mine(x) && leadingCols.includes(x.column))) ? 'lookup' : 'range';
+  const kind = leadingColumnBound(s.idx.columns, s.conjuncts, s.table?.columns ?? null, mine);
+  if (kind === null) return null;
   return findingFor(s.w)('index_range_scan', 'ok', `${s.type} using ${s.name}: Index Cond bounds the leading column ${s.leading} (${kind})`,
     null, s.evidence, s.rel);
 }

@@ -37,7 +37,8 @@ export interface Conjunct {
   bound: ColumnName[];
 }
 
-type AstNode = Record<string, unknown>;
+/** A node of libpg-query's parse tree. */
+export type AstNode = Record<string, unknown>;
 
 /**
  * Splits an EXPLAIN condition into its AND-ed parts. Returns null when the text does not parse
@@ -59,6 +60,18 @@ export function conditionConjuncts(condition: string): Conjunct[] | null {
   } catch {
     return null;
   }
+  return whereConjuncts(ast);
+}
+
+/**
+ * Splits a parsed condition (a `whereClause` node of libpg-query's tree) into its AND-ed parts, the same
+ * way {@link conditionConjuncts} reads EXPLAIN's text: for callers that already hold the tree (the linter).
+ *
+ * @example
+ * const where = (parseSync('delete from t where a = 1').stmts[0].stmt.DeleteStmt.whereClause);
+ * whereConjuncts(where) // [{ columns: [{ qualifier: null, column: 'a' }], kind: 'eq', bound: [...] }]
+ */
+export function whereConjuncts(ast: AstNode): Conjunct[] {
   const parts: AstNode[] = [];
   const split = (n: AstNode) => {
     const b = n.BoolExpr as { boolop?: string; args?: AstNode[] } | undefined;
