@@ -21,6 +21,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerIndex } from './commands/index.js';
 import { registerStats } from './commands/stats.js';
 import { registerModels } from './commands/models.js';
+import { registerArchive } from './commands/archive.js';
 
 // Seen before parsing, so that a flag Commander rejects is still reported as JSON.
 const json = process.argv.includes('--json');
@@ -40,7 +41,7 @@ const program = new Command('sync-lookup')
   .configureOutput(json ? { outputError: () => {} } : {})
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerModels, registerPurge, registerRebuild, registerResync, registerJobs, registerBench, registerDemo]) register(program);
+for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerModels, registerPurge, registerRebuild, registerResync, registerArchive, registerJobs, registerBench, registerDemo]) register(program);
 
 try {
   await program.parseAsync(process.argv);
