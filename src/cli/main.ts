@@ -22,6 +22,7 @@ import { registerIndex } from './commands/index.js';
 import { registerStats } from './commands/stats.js';
 import { registerModels } from './commands/models.js';
 import { registerArchive } from './commands/archive.js';
+import { registerConvert } from './commands/convert.js';
 
 // Seen before parsing, so that a flag Commander rejects is still reported as JSON.
 const json = process.argv.includes('--json');
@@ -41,7 +42,7 @@ const program = new Command('sync-lookup')
   .configureOutput(json ? { outputError: () => {} } : {})
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerModels, registerPurge, registerRebuild, registerResync, registerArchive, registerJobs, registerBench, registerDemo]) register(program);
+for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerModels, registerPurge, registerRebuild, registerResync, registerArchive, registerConvert, registerJobs, registerBench, registerDemo]) register(program);
 
 try {
   await program.parseAsync(process.argv);
