@@ -9,6 +9,7 @@ import { ConfigError } from '../db/errors.js';
 export const SCENARIO_NAMES = [
   'purge-type',
   'purge-type-partitioned',
+  'archive-type-partitioned',
   'purge-fixed-type',
   'resync-types',
   'rebuild-type',

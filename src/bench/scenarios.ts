@@ -8,6 +8,8 @@ import { createIndexSql } from '../db/index-ddl.js';
 import { createIndexConcurrently } from '../migrate/concurrent-index.js';
 import { planPurge, purgeRecordTypes } from '../maintenance/purge.js';
 import { planRebuild } from '../maintenance/rebuild.js';
+import { archiveRecordTypes } from '../maintenance/archive.js';
+import { restoreRecordTypes } from '../maintenance/restore.js';
 import type { OperationResult } from '../maintenance/job.js';
 import {
   BACKFILL_SQL, SEED_ORIGINAL_SQL, backfillInitialSyncLookupTick, rebuildForPrescriptionsChange, resyncPatientProgramRegistrations,
@@ -86,6 +88,22 @@ const purgeTypePartitioned: Scenario = {
   title: `purge ${PURGE_TYPE}: original DELETE on the plain table vs ours on the table partitioned by record_type`,
   baseline: originalPurge(PURGE_TYPE, 'purge_type'),
   ours: ourPurge(PURGE_TYPE, 'purge_type', 'partitioned'),
+};
+
+// Archive and restore on the partitioned layout (issue 15): the type's own partition is detached into the
+// tool's schema and attached back; no original form (there was no archive).
+const archiveTypePartitioned: Scenario = {
+  name: 'archive-type-partitioned',
+  title: `archive ${PURGE_TYPE} on the table partitioned by record_type (detach its partition; restored after each run)`,
+  ours: {
+    dataset: 'partitioned', index: 'any',
+    async run(d) {
+      const { ms, value } = await timed(() => archiveRecordTypes(d.control, { types: [PURGE_TYPE], registry: d.registry, vacuum: false,
+        ...(d.signal ? { signal: d.signal } : {}) }));
+      return { ms, rowsAffected: value.rows, extra: { switch_ms: value.switch_ms ?? 0, strategy: value.strategy } };
+    },
+    restore: async (d) => { await restoreRecordTypes(d.control, { types: [PURGE_TYPE], vacuum: false }); },
+  },
 };
 
 const purgeFixedType: Scenario = {
@@ -486,7 +504,7 @@ const incrementalBuild: Scenario = {
  * SCENARIOS.get('purge-type')?.title
  */
 export const SCENARIOS: ReadonlyMap<ScenarioName, Scenario> = new Map([
-  purgeType, purgeTypePartitioned, purgeFixedType, resyncTypes, rebuildType, backfillInitialTick, addRecordTypeIndex,
+  purgeType, purgeTypePartitioned, archiveTypePartitioned, purgeFixedType, resyncTypes, rebuildType, backfillInitialTick, addRecordTypeIndex,
   pullIncremental, pullInitial, incrementalBuild,
 ].map((s) => [s.name, s] as const));
 

@@ -1,16 +1,16 @@
 import type pg from 'pg';
 import { tableColumns } from '../db/catalog.js';
 import { ConfigError } from '../db/errors.js';
-import { quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from '../db/quote.js';
+import { quoteIdent, quoteQualified, type QualifiedName } from '../db/quote.js';
 import type { ModelRegistry } from '../lookup/registry.js';
-import { detectLayout, partitionName, typePartitions, type Layout, type TypePartition } from '../schema/partitioned.js';
+import { partitionName, typePartitions, type Layout, type TypePartition } from '../schema/partitioned.js';
 import { LOOKUP_TABLE, presentTypes } from '../schema/sync-lookup.js';
 import { ARCHIVES_TABLE, TOOL_SCHEMA, ensureToolSchema } from '../schema/tool.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
 import { knownLookupTypes, liveLookupTypes } from './models.js';
 import { PURGE_SQL, preparePurge, validatePurge, type PurgeOptions } from './purge.js';
 import { normalizeTypes, requireKnown } from './record-types.js';
-import { declareHeldCursor, openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
+import { declareHeldCursor, type MaintenanceTarget, type WorkSession } from './session.js';
 
 /*
  * Archive: a record type's rows leave `sync_lookup` for a table of the tool's schema, so no pull can see them

@@ -1,18 +1,16 @@
 import type pg from 'pg';
-import { serverDiskSpace } from '../db/disk.js';
 import { ConfigError, LockNotAcquiredError, CheckFailedError, toSyncLookupError, CancelledError } from '../db/errors.js';
 import { quoteQualified, type QualifiedName } from '../db/quote.js';
 import { planConversion } from './convert-plan.js';
 import { isRetryableLockError, pause, throwIfAborted, withLockRetries } from '../db/session.js';
 import { builtinRegistry, type ModelRegistry } from '../lookup/registry.js';
-import { detectLayout, type Layout } from '../schema/partitioned.js';
-import { presentTypes } from '../schema/sync-lookup.js';
+import type { Layout } from '../schema/partitioned.js';
 import { ensureToolSchema } from '../schema/tool.js';
 import { BatchSizer, batchTuning, type BatchTuning } from './batches.js';
 import { applyChanges, copyBatch, pendingChanges, settlePending, verifyTables, type VerifyReport } from './convert-copy.js';
 import { swapTables } from './convert-swap.js';
 import {
-  CHANGES_TABLE, CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, blockingDependents, columnList, dropCapture, ensureConversionTables,
+  CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, ensureConversionTables,
   grantsSql, installCapture, shadowIndexes, shadowTableSql, tempIndexName,
 } from './convert-tables.js';
 import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
