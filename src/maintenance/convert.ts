@@ -47,9 +47,12 @@ export interface ConvertOptions {
   pauseMs?: number;
   /** lock_timeout of batches and of the capture's trigger creation. Default 2 000 ms. */
   lockTimeoutMs?: number;
-  /** lock_timeout of the swap: the longest a waiting swap may queue sync traffic. Default 300 ms. */
+  /**
+   * lock_timeout of the swap's first attempt: the longest a waiting swap may queue sync traffic. Later attempts
+   * wait a little longer each (up to 700 ms, or this value if larger), so long pulls cannot starve the swap. Default 200 ms.
+   */
   swapLockTimeoutMs?: number;
-  /** Swap attempts before giving up (the conversion stays resumable). Default 30. */
+  /** Swap attempts before giving up (the conversion stays resumable). Default 60. */
   swapAttempts?: number;
   /** Refuse when free disk space is known to be short (default true). */
   checkDisk?: boolean;
@@ -304,13 +307,16 @@ export interface SwapPlan { incoming: QualifiedName; outgoingName: string; captu
 
 export async function swapWithRetries(run: Run, plan: SwapPlan): Promise<void> {
   const { session, options } = run;
-  const timeoutMs = options.swapLockTimeoutMs ?? 300;
-  const attempts = options.swapAttempts ?? 30;
+  const baseMs = options.swapLockTimeoutMs ?? 200;
+  const attempts = options.swapAttempts ?? 60;
   let longest = 0;
   for (let attempt = 1; ; attempt++) {
     run.target = plan.incoming;
     await catchUp(run, 200, true);
     await settlePending(session.client, plan.incoming);
+    // Pulls longer than the timeout would starve the swap: later attempts wait longer, up to 700 ms (or the base, if
+    // larger), which leaves the work under the lock room within a 1 s stall.
+    const timeoutMs = Math.round(Math.min(baseMs * (1 + (attempt - 1) / 4), Math.max(baseMs, 700)));
     const t0 = performance.now();
     try {
       await session.unit(timeoutMs, async () => {
@@ -327,7 +333,8 @@ export async function swapWithRetries(run: Run, plan: SwapPlan): Promise<void> {
     } catch (err) {
       longest = Math.max(longest, Math.round(performance.now() - t0));
       if (!isRetryableLockError(err) || attempt >= attempts) throw err;
-      const sleepMs = Math.min(3000, 200 * attempt);
+      // Short, jittered pauses: the next gap between pulls is what the swap is waiting for.
+      const sleepMs = 50 + Math.floor(Math.random() * 250);
       run.emit({ type: 'lock_retry', attempt, attempts, lock_timeout_ms: timeoutMs, sleep_ms: sleepMs, waited_ms: Math.round(performance.now() - t0) });
       await pause(sleepMs, options.signal);
       throwIfAborted(options.signal, 'convert');

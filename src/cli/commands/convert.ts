@@ -66,7 +66,7 @@ export function registerConvert(program: Command): void {
     .option('--batch-rows <n>', 'rows in the first copy batch', positiveInt('--batch-rows'))
     .option('--pause-ms <ms>', 'pause between batches (throttle)', positiveInt('--pause-ms'))
     .option('--lock-timeout-ms <ms>', 'lock_timeout of batches', positiveInt('--lock-timeout-ms'), 2000)
-    .option('--swap-lock-timeout-ms <ms>', 'lock_timeout of the swap (the longest it may queue sync traffic per attempt)', positiveInt('--swap-lock-timeout-ms'), 300)
+    .option('--swap-lock-timeout-ms <ms>', 'lock_timeout of the swap (the longest it may queue sync traffic per attempt)', positiveInt('--swap-lock-timeout-ms'), 200)
     .option('--models <file>', 'model registry file (JSON): the types that get a partition; default: the built-in registry')
     .option('--no-disk-check', 'convert even when the disk is known to lack the space it needs')
     .option('--json', 'JSON output (events as JSON lines, then the result)')
@@ -75,7 +75,7 @@ export function registerConvert(program: Command): void {
       if (modes !== 1) throw new ConfigError('invalid_option', 'give exactly one of --to <layout>, --finish, --rollback');
       const common = {
         batchMs: flags.batchMs ?? 200, ...(flags.batchRows ? { initialBatchRows: flags.batchRows } : {}), pauseMs: flags.pauseMs ?? 0,
-        lockTimeoutMs: flags.lockTimeoutMs ?? 2000, swapLockTimeoutMs: flags.swapLockTimeoutMs ?? 300, signal: ctx.signal,
+        lockTimeoutMs: flags.lockTimeoutMs ?? 2000, swapLockTimeoutMs: flags.swapLockTimeoutMs ?? 200, signal: ctx.signal,
         onEvent: (e: ConvertEvent) => render(ctx.out, e),
       };
       if (flags.finish || flags.rollback) {
