@@ -6,6 +6,7 @@ import type { ModelRegistry } from '../lookup/registry.js';
 import { partitionName, typePartitions, type Layout, type TypePartition } from '../schema/partitioned.js';
 import { LOOKUP_TABLE, presentTypes } from '../schema/sync-lookup.js';
 import { ARCHIVES_TABLE, TOOL_SCHEMA, ensureToolSchema } from '../schema/tool.js';
+import { CONVERSION_TABLE } from './convert-tables.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
 import { knownLookupTypes, liveLookupTypes } from './models.js';
 import { PURGE_SQL, preparePurge, validatePurge, type PurgeOptions } from './purge.js';
@@ -119,7 +120,21 @@ async function columnList(client: pg.ClientBase): Promise<string> {
   return (await tableColumns(client, LOOKUP)).filter((c) => !c.generated).map((c) => quoteIdent(c.name)).join(', ');
 }
 
+/**
+ * Archive and restore detach and attach partitions, which no trigger sees: during a conversion (before its
+ * `--finish`) the other table would miss them. Refused until the conversion is finished or rolled back.
+ */
+export async function refuseDuringConversion(client: pg.ClientBase): Promise<void> {
+  const { rows: [t] } = await client.query<{ busy: boolean }>(
+    `SELECT to_regclass($1) IS NOT NULL AND EXISTS (SELECT 1 FROM ${CONVERSION_TABLE}) AS busy`, [CONVERSION_TABLE]).catch(() => ({ rows: [{ busy: false }] }));
+  if (t?.busy) {
+    throw new ConfigError('conversion_in_progress', 'a layout conversion is in progress (or waiting for `convert --finish`): ' +
+      'finish or roll it back before archiving or restoring. Nothing was moved');
+  }
+}
+
 async function validateArchive(session: WorkSession, input: string[], options: ArchiveOptions): Promise<string[]> {
+  await refuseDuringConversion(session.client);
   const types = options.purgeGuards ? await validatePurge(session, input, options.purgeGuards) : normalizeTypes(input);
   // An incomplete archive is an interrupted job's: running the command again resumes it.
   const archived = new Set((await listArchives(session.client)).filter((a) => a.complete).map((a) => a.record_type));
@@ -303,3 +318,4 @@ export function archiveResult(r: OperationResult, rows: number, figures: MoveFig
 }
 
 export { ensureArchivesTable, columnList, ownPartition, movedRelations };
+

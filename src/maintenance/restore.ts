@@ -4,7 +4,7 @@ import { typePartitions, type Layout } from '../schema/partitioned.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import { ARCHIVES_TABLE, TOOL_SCHEMA } from '../schema/tool.js';
 import {
-  archiveResult, archiveTable, columnList, listArchives, movedRelations, type ArchiveResult, type ArchivedType, type MoveFigures,
+  archiveResult, archiveTable, columnList, listArchives, movedRelations, refuseDuringConversion, type ArchiveResult, type ArchivedType, type MoveFigures,
 } from './archive.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type TypeStrategy } from './job.js';
 import { normalizeTypes } from './record-types.js';
@@ -18,6 +18,7 @@ const T = quoteQualified({ schema: 'public', name: LOOKUP_TABLE });
 const CHECK_NAME = 'sync_lookup_archive_record_type';
 
 async function validateRestore(session: WorkSession, input: string[]): Promise<string[]> {
+  await refuseDuringConversion(session.client);
   const types = normalizeTypes(input);
   const archived = new Set((await listArchives(session.client)).map((a) => a.record_type));
   const missing = types.filter((t) => !archived.has(t));
@@ -28,11 +29,14 @@ async function validateRestore(session: WorkSession, input: string[]): Promise<s
 }
 
 /**
- * Attach when the archive can become the type's partition again as it is: the partitioned layout, no partition
- * for the type now, no row of it in sync_lookup (the default partition) and no table of that name in public.
+ * Attach when the archive can become the type's partition again as it is: a detached partition, the partitioned
+ * layout, no partition for the type now, no row of it in sync_lookup (the default partition) and no table of that
+ * name in public.
  */
 async function restoreStrategies(session: WorkSession, types: string[], layout: Layout): Promise<TypeStrategy[]> {
   const parts = layout === 'partitioned' ? await typePartitions(session.client) : [];
+  // Only a detached partition has the partitioned table's keys; a moved archive has the plain table's primary key.
+  const detached = new Set((await listArchives(session.client)).filter((a) => a.strategy === 'detach').map((a) => a.record_type));
   const out: TypeStrategy[] = [];
   for (const type of types) {
     const name = archiveTable(type).name;
@@ -40,7 +44,7 @@ async function restoreStrategies(session: WorkSession, types: string[], layout: 
     const { rows: [c] } = await session.client.query<{ rows: boolean; clash: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM ${T} WHERE record_type = $1) AS rows, to_regclass($2) IS NOT NULL AS clash`,
       [type, quoteQualified({ schema: 'public', name })]);
-    const attach = layout === 'partitioned' && !parts.some((p) => p.types.includes(type)) && !c?.rows && !c?.clash;
+    const attach = layout === 'partitioned' && detached.has(type) && !parts.some((p) => p.types.includes(type)) && !c?.rows && !c?.clash;
     out.push(attach
       ? { record_type: type, strategy: 'attach', partition: name,
         reason: `attach ${TOOL_SCHEMA}.${name} back as the partition of ${type} (a validated CHECK constraint spares the attach a scan)` }

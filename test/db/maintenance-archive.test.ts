@@ -7,6 +7,8 @@ import { builtinMigrations } from '../../src/migrations/index.js';
 import { archiveRecordTypes, listArchives } from '../../src/maintenance/archive.js';
 import { dropArchives, restoreRecordTypes } from '../../src/maintenance/restore.js';
 import { withClient } from '../../src/db/connection.js';
+import { convertLayout } from '../../src/maintenance/convert.js';
+import { finishConversion } from '../../src/maintenance/convert-end.js';
 import type { Layout } from '../../src/schema/partitioned.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
 
@@ -126,5 +128,17 @@ describe.runIf(hasServer())('archive and restore', () => {
     expect(await withClient(t.db, { purpose: 'test' }, (c) => listArchives(c))).toEqual([]);
     const { rows } = await t.query(`select to_regclass('sync_lookup_tool.sync_lookup_p_legacy_thing') as t`);
     expect(rows[0]!.t).toBeNull();
+  });
+
+  it('refuses to archive or restore while a layout conversion waits for --finish (a detach is invisible to its change capture)', async () => {
+    const t = await setup('plain', 4000);
+    await archiveRecordTypes(t.db, { types: ['legacy_thing'], registry });
+    await convertLayout(t.db, { to: 'partitioned', registry });
+    await expect(archiveRecordTypes(t.db, { types: ['encounter_medications'], registry })).rejects.toMatchObject({ code: 'conversion_in_progress' });
+    await expect(restoreRecordTypes(t.db, { types: ['legacy_thing'] })).rejects.toMatchObject({ code: 'conversion_in_progress' });
+    await finishConversion(t.db);
+    const r = await restoreRecordTypes(t.db, { types: ['legacy_thing'] });
+    expect(r).toMatchObject({ strategy: 'batched_move', rows: 500, layout: 'partitioned' });
+    expect(await rowsOf(t, 'legacy_thing')).toHaveLength(500);
   });
 });
