@@ -321,14 +321,17 @@ export async function swapWithRetries(run: Run, plan: SwapPlan): Promise<void> {
     try {
       await session.unit(timeoutMs, async () => {
         const r = await swapTables(session.client, { incoming: plan.incoming, outgoingName: plan.outgoingName, captureAfter: plan.captureAfter, cols: run.cols });
-        longest = Math.max(longest, Math.round(performance.now() - t0));
         const s = (await readState(session.client))!;
         await setState(session.client, {
-          phase: plan.phaseAfter, swapped_at: new Date(), longest_write_stall_ms: longest,
+          phase: plan.phaseAfter, swapped_at: new Date(),
           changes_applied: Number(s.changes_applied) + r.changesApplied, state: { ...s.state, swap_attempts: attempt },
         });
       });
-      run.emit({ type: 'phase', phase: 'swapped', detail: `swapped in ${Math.round(performance.now() - t0)} ms (attempt ${attempt})` });
+      // Measured after the commit (the locks are held until it), recorded outside the lock.
+      const ms = Math.round(performance.now() - t0);
+      longest = Math.max(longest, ms);
+      await setState(session.client, { longest_write_stall_ms: longest });
+      run.emit({ type: 'phase', phase: 'swapped', detail: `swapped in ${ms} ms (attempt ${attempt})` });
       return;
     } catch (err) {
       longest = Math.max(longest, Math.round(performance.now() - t0));
