@@ -190,6 +190,14 @@ async function registerArchive(h: JobHandle, type: string, strategy: 'detach' | 
   });
 }
 
+/**
+ * The detach / attach waits for pulls in flight (a pull is one transaction) and queues sync traffic behind it
+ * while it waits: at most 500 ms per attempt (or the batches' lock_timeout, if shorter), then it retries.
+ */
+export async function switchLockTimeout(h: JobHandle): Promise<void> {
+  await h.session.client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${Math.min(500, h.tuning.lockTimeoutMs)}ms`]);
+}
+
 /** Detaches a type's own partition into the tool's schema (one short transaction), then counts its rows outside any lock. */
 async function detachType(h: JobHandle, type: string, partition: string, figures: MoveFigures): Promise<number> {
   const part: QualifiedName = { schema: 'public', name: partition };
@@ -197,6 +205,7 @@ async function detachType(h: JobHandle, type: string, partition: string, figures
     await registerArchive(h, type, 'detach');
     const t0 = performance.now();
     await h.batch(async () => {
+      await switchLockTimeout(h);
       const { rows: [p] } = await h.session.query<{ attached: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS attached`, [quoteQualified(part)]);
       if (p?.attached) {
         await h.session.query(`ALTER TABLE ${T} DETACH PARTITION ${quoteQualified(part)}`, [], h.signal);

@@ -4,7 +4,7 @@ import { typePartitions, type Layout } from '../schema/partitioned.js';
 import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import { ARCHIVES_TABLE, TOOL_SCHEMA } from '../schema/tool.js';
 import {
-  archiveResult, archiveTable, columnList, listArchives, movedRelations, refuseDuringConversion, type ArchiveResult, type ArchivedType, type MoveFigures,
+  archiveResult, archiveTable, columnList, listArchives, movedRelations, refuseDuringConversion, switchLockTimeout, type ArchiveResult, type ArchivedType, type MoveFigures,
 } from './archive.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type TypeStrategy } from './job.js';
 import { normalizeTypes } from './record-types.js';
@@ -71,6 +71,7 @@ async function attachType(h: JobHandle, type: string, archive: ArchivedType, fig
     const part: QualifiedName = { schema: 'public', name: table.name };
     const t0 = performance.now();
     await h.batch(async () => {
+      await switchLockTimeout(h);
       // ATTACH alone takes only SHARE UPDATE EXCLUSIVE on sync_lookup: a pull in flight (one REPEATABLE READ
       // transaction over several chunks) would see the partition appear between two chunks, long-committed rows
       // and all, and return part of the type. The exclusive lock waits for pulls in flight (under lock_timeout).
