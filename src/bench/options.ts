@@ -10,6 +10,7 @@ export const SCENARIO_NAMES = [
   'purge-type',
   'purge-type-partitioned',
   'archive-type-partitioned',
+  'convert',
   'purge-fixed-type',
   'resync-types',
   'rebuild-type',

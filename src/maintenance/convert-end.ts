@@ -4,6 +4,7 @@ import type { ModelRegistry } from '../lookup/registry.js';
 import { detectLayout, type Layout } from '../schema/partitioned.js';
 import { ensureToolSchema } from '../schema/tool.js';
 import { batchTuning } from './batches.js';
+import { withLockRetries } from '../db/session.js';
 import { LOCK_KEY, catchUp, lockConversion, readState, swapWithRetries, type ConvertOptions, type Run, type StateRow } from './convert.js';
 import { planConversion, type ConvertPlan } from './convert-plan.js';
 import { CHANGES_TABLE, CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, dropCapture, ensureConversionTables } from './convert-tables.js';
@@ -45,13 +46,17 @@ async function withConversion<T>(target: MaintenanceTarget, options: EndOptions,
 
 /** Drops the conversion's leftovers: the log tables' rows, the state, and `table`. */
 async function cleanUp(session: WorkSession, table: typeof SHADOW, lockTimeoutMs: number): Promise<string | null> {
-  return session.unit(lockTimeoutMs, async () => {
+  // Dropping the capture locks sync_lookup exclusively: wait briefly for pulls in flight, retry, never queue traffic long.
+  return withLockRetries(session, async () => {
     await dropCapture(session.client);
     const { rows: [t] } = await session.client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [quoteQualified(table)]);
     if (t?.ok) await session.client.query(`DROP TABLE ${quoteQualified(table)}`);
     await session.client.query(`TRUNCATE ${CHANGES_TABLE}, ${PENDING_TABLE}`);
     await session.client.query(`DELETE FROM ${CONVERSION_TABLE}`);
     return t?.ok ? `${table.schema}.${table.name}` : null;
+  }, {
+    lockTimeoutsMs: [Math.min(500, lockTimeoutMs)], attempts: 40, sleepMs: () => 50 + Math.floor(Math.random() * 250),
+    exhausted: (attempts, ms) => `sync_lookup stayed busy (no ${ms} ms gap between pulls in ${attempts} attempts); run the command again`,
   });
 }
 

@@ -66,13 +66,14 @@ END $$`);
  * (truncating a partition fires no trigger of its parent). Taking the trigger's lock waits for writers in flight,
  * so every write that commits afterwards is logged.
  */
-export function captureSql(partitions: TypePartition[]): string[] {
+export function captureSql(partitions: TypePartition[], orReplace = false): string[] {
   const t = quoteQualified(LIVE);
+  const create = orReplace ? 'CREATE OR REPLACE TRIGGER' : 'CREATE TRIGGER';
   return [
-    `CREATE TRIGGER ${CAPTURE_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${CAPTURE_FN}()`,
-    `CREATE TRIGGER ${TRUNCATE_TRIGGER} AFTER TRUNCATE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${TRUNCATE_FN}()`,
+    `${create} ${CAPTURE_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${CAPTURE_FN}()`,
+    `${create} ${TRUNCATE_TRIGGER} AFTER TRUNCATE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${TRUNCATE_FN}()`,
     // A truncate marker without types (the default partition) re-checks every type: slower, never wrong.
-    ...partitions.map((p) => `CREATE TRIGGER ${TRUNCATE_TRIGGER} AFTER TRUNCATE ON ${quoteQualified(p.table)} FOR EACH STATEMENT ` +
+    ...partitions.map((p) => `${create} ${TRUNCATE_TRIGGER} AFTER TRUNCATE ON ${quoteQualified(p.table)} FOR EACH STATEMENT ` +
       `EXECUTE FUNCTION ${TRUNCATE_FN}(${p.isDefault ? '' : p.types.map(quoteLiteral).join(', ')})`),
   ];
 }
@@ -91,14 +92,20 @@ export async function runAll(client: pg.ClientBase, statements: string[]): Promi
   if (statements.length) await client.query(statements.join(';\n'));
 }
 
-/** Installs the capture on the live table (see `captureSql`). */
+/**
+ * Installs the capture on the live table (see `captureSql`). The table and its partitions are locked first, in
+ * one statement (parent, then partitions), in the mode `CREATE TRIGGER` needs: it waits for writers, never for
+ * pulls; taking partitions one by one, as each trigger statement would, can deadlock with a pull that holds
+ * some of them and asks for the next between its chunks.
+ */
 export async function installCapture(client: pg.ClientBase): Promise<void> {
-  const parts = await typePartitions(client);
-  await runAll(client, [...dropCaptureSql(parts), ...captureSql(parts)]);
+  await client.query(`LOCK TABLE ${quoteQualified(LIVE)} IN SHARE ROW EXCLUSIVE MODE`);
+  await runAll(client, captureSql(await typePartitions(client), true));
 }
 
-/** Drops the capture from the live table (see `dropCaptureSql`). */
+/** Drops the capture from the live table (see `dropCaptureSql`), the whole tree locked first (see `installCapture`). */
 export async function dropCapture(client: pg.ClientBase): Promise<void> {
+  await client.query(`LOCK TABLE ${quoteQualified(LIVE)} IN ACCESS EXCLUSIVE MODE`);
   await runAll(client, dropCaptureSql(await typePartitions(client)));
 }
 
