@@ -10,6 +10,8 @@ import { finishConversion, planConvert, rollbackConversion } from '../../src/mai
 import { withClient } from '../../src/db/connection.js';
 import { detectLayout } from '../../src/schema/partitioned.js';
 import { createOrigin, originRegistry } from './origin-fixture.js';
+import { migrate } from '../../src/migrate/runner.js';
+import { builtinMigrations } from '../../src/migrations/index.js';
 import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
 
 const registry = builtinRegistry();
@@ -155,5 +157,36 @@ describe.runIf(hasServer())('convert', () => {
     expect(f).toMatchObject({ action: 'finish', layout: 'partitioned', dropped_table: 'sync_lookup_tool.sync_lookup_previous' });
     expect((await t.query(`select to_regclass('sync_lookup_tool.sync_lookup_previous') as t`)).rows[0]!.t).toBeNull();
     expect((await t.query(`select count(*)::int as n from pg_trigger where tgname like 'sync_lookup_convert%'`)).rows[0]!.n).toBe(0);
+  });
+
+  it('converts a partitioned table to plain and finishes while multi-chunk pulls of every type run: no pull fails or deadlocks', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: registry.names }) });
+    await t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
+      select 'r' || g, (array['notes','encounters','vitals','patients','users'])[1 + g % 5], json_build_object('n', g), g from generate_series(1, 30000) g`);
+    await t.query(`insert into sync_lookup_ticks values (-1, 40000)`);
+    const before = await rowsById(t);
+    let stop = false;
+    const errors: unknown[] = [];
+    let pulls = 0;
+    const puller = (async () => {
+      while (!stop) {
+        try {
+          const s = await pullSummary(t.db, { registry, sinceTick: -1, types: ['notes', 'encounters', 'vitals', 'patients', 'users'], chunkRows: 700 });
+          expect(s.rows).toBe(30000);
+          pulls++;
+        } catch (err) { errors.push(err); }
+      }
+    })();
+    const r = await convertLayout(t.db, { to: 'plain', registry, batchMs: 20, initialBatchRows: 1000 });
+    const f = await finishConversion(t.db);
+    stop = true;
+    await puller;
+    expect(errors).toEqual([]);
+    expect(pulls).toBeGreaterThan(2);
+    expect(r).toMatchObject({ layout: 'plain', verified: true });
+    expect(f.dropped_table).toBe('sync_lookup_tool.sync_lookup_previous');
+    expect(await layoutOf(t)).toBe('plain');
+    expect(await rowsById(t)).toEqual(before);
   });
 });
