@@ -56,6 +56,11 @@ export {
 // Record-type operations and their jobs.
 export { purgeRecordTypes, planPurge, type PurgeOptions, type PurgeResult } from './maintenance/purge.js';
 export { rebuildRecordTypes, resyncRecordTypes, planRebuild, type RebuildOptions } from './maintenance/rebuild.js';
+export { archiveRecordTypes, listArchives, type ArchiveOptions, type ArchiveResult, type ArchivedType } from './maintenance/archive.js';
+export { restoreRecordTypes, dropArchives, type RestoreOptions, type DropArchivesResult } from './maintenance/restore.js';
+export { convertLayout, type ConvertOptions, type ConvertResult, type ConvertEvent, type ConvertPhase } from './maintenance/convert.js';
+export { finishConversion, rollbackConversion, planConvert, type ConvertEndResult } from './maintenance/convert-end.js';
+export type { ConvertPlan } from './maintenance/convert-plan.js';
 export {
   listJobs, abandonJob, type ListJobsOptions, type JobRecord, type JobStatus, type JobOperation, type JobCursor,
 } from './maintenance/jobs.js';

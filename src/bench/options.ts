@@ -9,6 +9,8 @@ import { ConfigError } from '../db/errors.js';
 export const SCENARIO_NAMES = [
   'purge-type',
   'purge-type-partitioned',
+  'archive-type-partitioned',
+  'convert',
   'purge-fixed-type',
   'resync-types',
   'rebuild-type',

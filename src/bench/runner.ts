@@ -113,7 +113,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   try {
     let selected = names;
     if (target.mode === 'entry') {
-      const skipped = selected.filter((n) => n === 'seed' || n === 'purge-type-partitioned');
+      const skipped = selected.filter((n) => n === 'seed' || n === 'purge-type-partitioned' || n === 'archive-type-partitioned');
       if (skipped.length) {
         run.notes.push(`skipped ${skipped.join(', ')}: the role may not create databases, and these need a second database`);
         selected = selected.filter((n) => !(skipped as string[]).includes(n));

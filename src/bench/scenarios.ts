@@ -8,6 +8,10 @@ import { createIndexSql } from '../db/index-ddl.js';
 import { createIndexConcurrently } from '../migrate/concurrent-index.js';
 import { planPurge, purgeRecordTypes } from '../maintenance/purge.js';
 import { planRebuild } from '../maintenance/rebuild.js';
+import { archiveRecordTypes } from '../maintenance/archive.js';
+import { restoreRecordTypes } from '../maintenance/restore.js';
+import { convertLayout } from '../maintenance/convert.js';
+import { finishConversion } from '../maintenance/convert-end.js';
 import type { OperationResult } from '../maintenance/job.js';
 import {
   BACKFILL_SQL, SEED_ORIGINAL_SQL, backfillInitialSyncLookupTick, rebuildForPrescriptionsChange, resyncPatientProgramRegistrations,
@@ -86,6 +90,88 @@ const purgeTypePartitioned: Scenario = {
   title: `purge ${PURGE_TYPE}: original DELETE on the plain table vs ours on the table partitioned by record_type`,
   baseline: originalPurge(PURGE_TYPE, 'purge_type'),
   ours: ourPurge(PURGE_TYPE, 'purge_type', 'partitioned'),
+};
+
+// Archive and restore on the partitioned layout (issue 15): the type's own partition is detached into the
+// tool's schema and attached back; no original form (there was no archive).
+const archiveTypePartitioned: Scenario = {
+  name: 'archive-type-partitioned',
+  title: `archive ${PURGE_TYPE} on the table partitioned by record_type (detach its partition; restored after each run)`,
+  ours: {
+    dataset: 'partitioned', index: 'any',
+    async run(d) {
+      const { ms, value } = await timed(() => archiveRecordTypes(d.control, { types: [PURGE_TYPE], registry: d.registry, vacuum: false,
+        ...(d.signal ? { signal: d.signal } : {}) }));
+      return { ms, rowsAffected: value.rows, extra: { switch_ms: value.switch_ms ?? 0, strategy: value.strategy } };
+    },
+    restore: async (d) => { await restoreRecordTypes(d.control, { types: [PURGE_TYPE], vacuum: false }); },
+  },
+};
+
+// Online conversion under sync traffic (issue 15): a writer and a pull loop run while the plain table is converted
+// to the partitioned layout and the conversion finished; restored by converting back (untimed).
+
+/** Pulls of every type since `sinceTick` in a loop until stopped; each pull's wall time, and the pulls that failed. */
+function pullLoop(d: BenchData, sinceTick: number): { stop(): Promise<{ times: number[]; errors: string[] }> } {
+  let stopped = false;
+  const times: number[] = [];
+  const errors: string[] = [];
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        times.push((await timed(() => pullAll(d, { sinceTick, types: d.registry.names }))).ms);
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+  })();
+  return { async stop() { stopped = true; await loop; return { times, errors }; } };
+}
+
+const p99 = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]! : 0);
+
+/** Ids the writer inserted during the last `convert` run (deleted by its restore). */
+let convertWriterIds: string[] = [];
+
+const convertScenario: Scenario = {
+  name: 'convert',
+  title: 'convert the plain table to the partitioned layout online while a writer and pulls run (restored by converting back)',
+  ours: {
+    index: 'present',
+    async run(d) {
+      const since = await recentChanges(d, INCREMENTAL_PULL_ROWS);
+      const idle = pullLoop(d, since);
+      await new Promise((r) => setTimeout(r, 3000));
+      const { times: idleTimes } = await idle.stop();
+      const writer = startWriter(d.db);
+      await writer.ready;
+      const busy = pullLoop(d, since);
+      const converted = await timed(async () => {
+        const r = await convertLayout(d.db, { to: 'partitioned', registry: d.registry, ...(d.signal ? { signal: d.signal } : {}) });
+        await finishConversion(d.db);
+        return r;
+      }).finally(() => Promise.all([busy.stop(), writer.stop()]));
+      const { ms, value } = converted;
+      const [{ times: busyTimes, errors }, writes] = await Promise.all([busy.stop(), writer.stop()]);
+      convertWriterIds = writes.insertedIds;
+      return {
+        ms, rowsAffected: value.rows_copied,
+        extra: {
+          rows_per_s: Math.round(value.rows_copied / Math.max(0.001, (value.phases_ms.copy ?? ms) / 1000)),
+          longest_write_stall_ms: value.longest_write_stall_ms, writer_max_ms: Math.round(writes.maxStallMs),
+          pull_p99_ms: Math.round(p99(busyTimes)), idle_pull_p99_ms: Math.round(p99(idleTimes)), verified: value.verified,
+          // A failed pull is a finding, not a crash of the bench: counted and its first message kept.
+          pull_errors: errors.length, pull_error: errors[0] ?? null,
+        },
+      };
+    },
+    async restore(d) {
+      await convertLayout(d.db, { to: 'plain', registry: d.registry });
+      await finishConversion(d.db);
+      await d.control.query(`delete from ${quoteIdent(LOOKUP_TABLE)} where id = any($1::bigint[])`, [convertWriterIds]);
+      convertWriterIds = [];
+    },
+  },
 };
 
 const purgeFixedType: Scenario = {
@@ -486,7 +572,7 @@ const incrementalBuild: Scenario = {
  * SCENARIOS.get('purge-type')?.title
  */
 export const SCENARIOS: ReadonlyMap<ScenarioName, Scenario> = new Map([
-  purgeType, purgeTypePartitioned, purgeFixedType, resyncTypes, rebuildType, backfillInitialTick, addRecordTypeIndex,
+  purgeType, purgeTypePartitioned, archiveTypePartitioned, convertScenario, purgeFixedType, resyncTypes, rebuildType, backfillInitialTick, addRecordTypeIndex,
   pullIncremental, pullInitial, incrementalBuild,
 ].map((s) => [s.name, s] as const));
 

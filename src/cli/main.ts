@@ -21,6 +21,8 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerIndex } from './commands/index.js';
 import { registerStats } from './commands/stats.js';
 import { registerModels } from './commands/models.js';
+import { registerArchive } from './commands/archive.js';
+import { registerConvert } from './commands/convert.js';
 import { registerLint } from './commands/lint.js';
 
 // Seen before parsing, so that a flag Commander rejects is still reported as JSON.
@@ -41,7 +43,7 @@ const program = new Command('sync-lookup')
   .configureOutput(json ? { outputError: () => {} } : {})
   .exitOverride();
 
-for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerModels, registerPurge, registerRebuild, registerResync, registerJobs, registerBench, registerDemo, registerLint]) register(program);
+for (const register of [registerDb, registerMigrate, registerSeed, registerBuild, registerPull, registerVerify, registerExplain, registerDoctor, registerIndex, registerStats, registerModels, registerPurge, registerRebuild, registerResync, registerArchive, registerConvert, registerJobs, registerBench, registerDemo, registerLint]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-/** Record-type maintenance: purge, rebuild, resync, the seed's four migrations, jobs, vacuum. */
+/** Record-type maintenance: purge, rebuild, resync, archive / restore, layout conversion, the seed's four migrations, jobs, vacuum. */
 export * from './events.js';
 export { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
 export * from './jobs.js';
@@ -13,3 +13,8 @@ export * from './rebuild.js';
 export * from './seed-migrations.js';
 export * from './layout.js';
 export * from './resume.js';
+export * from './archive.js';
+export * from './restore.js';
+export { convertLayout, type ConvertOptions, type ConvertResult, type ConvertEvent, type ConvertPhase } from './convert.js';
+export * from './convert-end.js';
+export type { ConvertPlan } from './convert-plan.js';

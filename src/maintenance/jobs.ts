@@ -9,7 +9,7 @@ import { JOBS_TABLE, ensureToolSchema } from '../schema/tool.js';
 export { JOBS_TABLE };
 
 /** The record-type operations that run as jobs. */
-export type JobOperation = 'purge' | 'rebuild' | 'resync';
+export type JobOperation = 'purge' | 'rebuild' | 'resync' | 'archive' | 'restore';
 
 /**
  * `running`: a live process holds it; `interrupted`: cancelled, killed or its connection died, resumable;

@@ -16,7 +16,7 @@ export interface LayoutPlan {
 /**
  * Resolves `migrate --layout`: the live table's kind is the record of its layout, so a later `migrate`
  * without `--layout` keeps it, and asking for the other layout on an existing table is refused (converting
- * a large table is an online operation of its own; docs/maintenance.md describes it).
+ * a large table is an online operation of its own: `convertLayout`, `sync-lookup convert`).
  *
  * @example
  * const { migrations } = await layoutMigrations(db, { layout: 'partitioned' });
@@ -27,7 +27,7 @@ export async function layoutMigrations(db: Database, options: { layout?: Layout;
   if (options.layout && existing !== 'absent' && existing !== options.layout) {
     throw new ConfigError('layout_mismatch',
       `sync_lookup already exists with the ${existing} layout; --layout ${options.layout} applies only when the table is created ` +
-      '(converting an existing table: see docs/maintenance.md, "Converting a large plain table online")',
+      `(to convert the existing table online: \`sync-lookup convert --to ${options.layout}\`, see docs/maintenance.md)`,
       { existing, requested: options.layout });
   }
   const layout: Layout = options.layout ?? (existing === 'absent' ? 'plain' : existing);

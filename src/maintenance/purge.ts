@@ -102,7 +102,8 @@ async function purgeStrategies(session: WorkSession, types: string[], layout: La
   });
 }
 
-async function validatePurge(session: WorkSession, input: string[], options: PurgeOptions): Promise<string[]> {
+/** The purge's guards on its input (normalised, live types need `thenRebuild` or `force`, unknown types refused); also `purge --archive`'s. */
+export async function validatePurge(session: WorkSession, input: string[], options: PurgeOptions): Promise<string[]> {
   let types = normalizeTypes(input);
   const registered = new Set(knownLookupTypes(options.registry));
   const liveTypes = new Set(liveLookupTypes(options.registry));
@@ -134,8 +135,8 @@ async function flaggedRows(client: pg.ClientBase, types: string[]): Promise<numb
   return rows[0]?.n ?? 0;
 }
 
-/** Before the first delete: live types go to the host's rebuild queue. */
-async function preparePurge(h: JobHandle, types: string[], options: PurgeOptions): Promise<void> {
+/** Before the first delete (or archive): live types go to the host's rebuild queue. */
+export async function preparePurge(h: JobHandle, types: string[], options: PurgeOptions): Promise<void> {
   await h.phase('queue', async () => {
     const live = types.filter((t) => liveLookupTypes(options.registry).includes(t));
     if (live.length) {

@@ -2,6 +2,8 @@ import type { Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import type { OperationOptions, OperationResult } from './job.js';
 import { getJob } from './jobs.js';
+import { archiveRecordTypes } from './archive.js';
+import { restoreRecordTypes } from './restore.js';
 import { purgeRecordTypes, type PurgeOptions } from './purge.js';
 import { rebuildRecordTypes, resyncRecordTypes, type RebuildOptions } from './rebuild.js';
 
@@ -22,5 +24,7 @@ export async function resumeJob(db: Database, id: number, options: Omit<Operatio
     case 'purge': return purgeRecordTypes(db, run);
     case 'rebuild': return rebuildRecordTypes(db, { ...run, repull: job.options.repull === true });
     case 'resync': return resyncRecordTypes(db, run);
+    case 'archive': return archiveRecordTypes(db, { ...run, force: true });
+    case 'restore': return restoreRecordTypes(db, run);
   }
 }

@@ -105,16 +105,17 @@ function constValue(node: unknown): string | null {
 
 /**
  * The partitions of `sync_lookup` with the record types each holds, read from `pg_get_expr(relpartbound)`
- * and understood with PostgreSQL's own parser. Empty on the plain layout.
+ * and understood with PostgreSQL's own parser. Empty on the plain layout. `parent`: another partitioned table (text
+ * as `to_regclass` reads it), such as the shadow of a conversion.
  *
  * @example
  * const own = (await typePartitions(client)).find((p) => p.types.length === 1 && p.types[0] === 'notes');
  */
-export async function typePartitions(client: pg.ClientBase): Promise<TypePartition[]> {
+export async function typePartitions(client: pg.ClientBase, parent: string = LOOKUP_TABLE): Promise<TypePartition[]> {
   const { rows } = await client.query<{ schema: string; name: string; bound: string }>(
     `select n.nspname as schema, c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
        from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_namespace n on n.oid = c.relnamespace
-      where i.inhparent = to_regclass($1) order by c.relname`, [LOOKUP_TABLE]);
+      where i.inhparent = to_regclass($1) order by c.relname`, [parent]);
   const result: TypePartition[] = [];
   for (const r of rows) {
     const tree = await parse(`CREATE TABLE x PARTITION OF y ${r.bound}`) as {

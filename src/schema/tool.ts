@@ -31,6 +31,9 @@ export const TOMBSTONES_TABLE = table('tombstones');
 /** The builtin host's queue of models the next build re-derives whole. */
 export const REBUILD_QUEUE_TABLE = table('rebuild_queue');
 
+/** Archived record types (`archive` / `restore`): one row per archived type, naming its table in this schema. */
+export const ARCHIVES_TABLE = table('archives');
+
 /** Tables of earlier versions in `public`, and their names here. */
 const LEGACY_TABLES: [legacy: string, current: string][] = [
   ['sync_lookup_migrations', 'migrations'],

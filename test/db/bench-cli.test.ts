@@ -67,6 +67,10 @@ describe.runIf(hasServer() && cliBuilt())('bench end to end at 20 k rows', () =>
       if (s.name === 'seed') {
         expect(s.baseline_ms).toBeNull();
         expect(s.extra.rows_per_s).toBeGreaterThan(0);
+      } else if (s.name === 'archive-type-partitioned' || s.name === 'convert') {
+        // Operations that had no original form: ours only.
+        expect(s.baseline_ms).toBeNull();
+        expect(s.speedup).toBeNull();
       } else {
         expect(s.baseline_ms, s.name).toBeGreaterThan(0);
         expect(s.speedup).toBeCloseTo(s.baseline_ms! / s.ms, 1);
@@ -82,6 +86,11 @@ describe.runIf(hasServer() && cliBuilt())('bench end to end at 20 k rows', () =>
     expect(by('purge-type').baseline_plan).not.toContain('record_type_updated_at_sync_tick');
     expect(by('purge-type').extra.vacuum_ms).toEqual(expect.any(Number));
     expect(by('backfill-initial-tick').rows_affected).toBe(1);
+    expect(by('archive-type-partitioned').rows_affected).toBe(by('purge-type').rows_affected);
+    expect(by('archive-type-partitioned').extra.strategy).toBe('detach');
+    expect(by('convert').extra).toEqual(expect.objectContaining({
+      rows_per_s: expect.any(Number), longest_write_stall_ms: expect.any(Number), pull_p99_ms: expect.any(Number),
+      idle_pull_p99_ms: expect.any(Number), verified: true, pull_errors: 0 }));
     expect(by('add-record-type-index').extra).toEqual(expect.objectContaining({
       max_write_stall_ms: expect.any(Number), baseline_max_write_stall_ms: expect.any(Number) }));
     // The report files say the same.

@@ -6,7 +6,8 @@ import { loadMigrationsDir, type Migration } from '../../migrate/migration.js';
 import { migrate, migrationStatus } from '../../migrate/runner.js';
 import { builtinMigrations } from '../../migrations/index.js';
 import { ensureLayoutPartitions, layoutMigrations } from '../../maintenance/layout.js';
-import { parseLayout } from '../../schema/partitioned.js';
+import { detectLayout, parseLayout } from '../../schema/partitioned.js';
+import { listArchives } from '../../maintenance/archive.js';
 import type { Database } from '../../db/connection.js';
 import type { HostName } from '../../lookup/host.js';
 import { recordHost, resolveHost } from '../../lookup/hosts/index.js';
@@ -100,6 +101,7 @@ export function registerMigrate(program: Command): void {
       const forced = forcedHost(ctx).host?.name;
       const status = await withDatabase(ctx, (db) => withClient(db, { purpose: 'status' }, async (client) => ({
         host: await hostStatus(client, forced), migrations: await migrationStatus(client, migrations),
+        layout: await detectLayout(client), archived: await listArchives(client),
       })));
       ctx.out.result(status, (r) => [
         `host: ${r.host.host} (${r.host.source}); clock ${r.host.description.clock} at ${r.host.clockTick ?? '?'}; since ${r.host.since ?? 'none (no build yet)'}; ` +
@@ -107,6 +109,7 @@ export function registerMigrate(program: Command): void {
         ...(r.host.ready ? [] : [`  not ready: ${r.host.reason}`]),
         ...(r.host.flaggedRows === null ? [] : [`flagged rows (needs_rebuild): ${r.host.flaggedRows}; upgrade gate ${r.host.upgradeGate}`]),
         ...(r.host.queuedModels.length ? [`queued for a whole rebuild: ${r.host.queuedModels.join(', ')}`] : []),
+        `layout: ${r.layout}` + (r.archived.length ? `; archived: ${r.archived.map((a) => `${a.record_type} (${a.rows.toLocaleString('en')} rows${a.complete ? '' : ', incomplete'})`).join(', ')}` : ''),
         ...(r.host.stagedRows ? [`rows staged at -2 (not yet published): ${r.host.stagedRows}${r.host.stagedBy ? `, left by an interrupted ${r.host.stagedBy}: run sync-lookup build` : ''}`] : []),
         '',
         table(['migration', 'status', 'transactional', 'applied at'],

@@ -4,7 +4,11 @@ import { resolveRegistry } from '../../lookup/registry.js';
 import type { DryRunReport } from '../../maintenance/dry-run.js';
 import type { MaintenanceEvent } from '../../maintenance/events.js';
 import type { OperationOptions, OperationResult } from '../../maintenance/job.js';
-import { planPurge, purgeRecordTypes } from '../../maintenance/purge.js';
+import { planPurge, purgeRecordTypes, type PurgeOptions } from '../../maintenance/purge.js';
+import { archiveRecordTypes } from '../../maintenance/archive.js';
+import { liveLookupTypes } from '../../maintenance/models.js';
+import { rebuildRecordTypes } from '../../maintenance/rebuild.js';
+import { describeMove } from './archive.js';
 import type { AnalyzePolicy } from '../../maintenance/vacuum.js';
 import type { Host } from '../../lookup/host.js';
 import { action, forcedHost, positiveInt, withDatabase, type CommandContext } from '../context.js';
@@ -125,6 +129,19 @@ export function describeDryRun(r: DryRunReport): string {
   ].join('\n');
 }
 
+/** `purge --archive`: `archive` under the purge's guards, then the rebuild of live types with --then-rebuild. */
+async function purgeToArchive(ctx: CommandContext, options: PurgeOptions, dryRun: boolean): Promise<number> {
+  if (dryRun) throw new ConfigError('invalid_option', '--dry-run does not apply to purge --archive');
+  const r = await withDatabase(ctx, async (db) => {
+    const archived = await archiveRecordTypes(db, { ...options, purgeGuards: options });
+    const live = archived.record_types.filter((t) => liveLookupTypes(options.registry).includes(t));
+    const rebuild = options.thenRebuild && live.length ? await rebuildRecordTypes(db, { ...options, types: live, dequeue: true }) : null;
+    return { ...archived, rebuild };
+  });
+  ctx.out.result(r, (x) => [describeMove(x), ...(x.rebuild ? ['then:', describeOperation(x.rebuild)] : [])].join('\n'));
+  return 0;
+}
+
 /** `sync-lookup purge <type>...`. */
 export function registerPurge(program: Command): void {
   maintenanceFlags(program.command('purge')
@@ -132,9 +149,11 @@ export function registerPurge(program: Command): void {
     .argument('[types...]', 'record types')
     .option('--then-rebuild', 'for a live (registered) type: purge, then rebuild it from its sources')
     .option('--force', 'purge a live type without rebuilding it (it is queued with the host\'s rebuild queue)')
-    .option('--if-present', 'skip types that have no rows (re-runnable migrations) instead of refusing unknown ones'))
-    .action(action(program, async (ctx: CommandContext, types: string[], flags: MaintenanceFlags & { thenRebuild?: boolean; force?: boolean; ifPresent?: boolean }) => {
+    .option('--if-present', 'skip types that have no rows (re-runnable migrations) instead of refusing unknown ones')
+    .option('--archive', 'archive the rows instead of deleting them (restorable with `restore`), under the same guards'))
+    .action(action(program, async (ctx: CommandContext, types: string[], flags: MaintenanceFlags & { thenRebuild?: boolean; force?: boolean; ifPresent?: boolean; archive?: boolean }) => {
       const options = { ...(await operationOptions(ctx, types, flags)), thenRebuild: !!flags.thenRebuild, force: !!flags.force, ifPresent: !!flags.ifPresent };
+      if (flags.archive) return purgeToArchive(ctx, options, !!flags.dryRun);
       if (flags.dryRun) {
         const plan = await withDatabase(ctx, (db) => planPurge(db, options));
         ctx.out.result(plan, (p) => (p.record_types.length ? describeDryRun(p) : 'nothing to purge: none of the types has rows (--if-present)'));
