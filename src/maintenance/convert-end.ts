@@ -5,7 +5,7 @@ import { detectLayout, type Layout } from '../schema/partitioned.js';
 import { ensureToolSchema } from '../schema/tool.js';
 import { batchTuning } from './batches.js';
 import { withLockRetries } from '../db/session.js';
-import { LOCK_KEY, catchUp, lockConversion, readState, swapWithRetries, type ConvertOptions, type Run, type StateRow } from './convert.js';
+import { catchUp, lockConversion, readState, swapWithRetries, type ConvertOptions, type Run, type StateRow } from './convert.js';
 import { planConversion, type ConvertPlan } from './convert-plan.js';
 import { CHANGES_TABLE, CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, dropCapture, ensureConversionTables } from './convert-tables.js';
 import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
@@ -30,8 +30,9 @@ type EndOptions = Omit<ConvertOptions, 'to' | 'registry' | 'checkDisk'>;
 
 async function withConversion<T>(target: MaintenanceTarget, options: EndOptions, fn: (s: WorkSession, state: StateRow) => Promise<T>): Promise<T> {
   const session = await openWorkSession(target, 'convert', options.lockTimeoutMs ?? 2000);
+  let unlock: (() => Promise<void>) | undefined;
   try {
-    await lockConversion(session.client);
+    unlock = await lockConversion(session.client);
     await ensureToolSchema(session.client);
     const state = await readState(session.client);
     if (!state) throw new ConfigError('no_conversion', 'no conversion is in progress or waiting to be finished');
@@ -39,8 +40,7 @@ async function withConversion<T>(target: MaintenanceTarget, options: EndOptions,
   } catch (err) {
     throw options.signal?.aborted && !(err instanceof CancelledError) ? new CancelledError('convert was cancelled; run the same command again') : toSyncLookupError(err);
   } finally {
-    await session.client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [LOCK_KEY]).catch(() => {});
-    await session.close();
+    await unlock?.().finally(() => session.close());
   }
 }
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ConfigError, LockNotAcquiredError, CheckFailedError, toSyncLookupError, CancelledError } from '../db/errors.js';
+import { advisoryUnlock, tryAdvisoryLock, unlessUnlockFailed } from '../db/advisory.js';
 import { quoteQualified, type QualifiedName } from '../db/quote.js';
 import { planConversion } from './convert-plan.js';
 import { isRetryableLockError, pause, throwIfAborted, withLockRetries } from '../db/session.js';
@@ -102,10 +103,15 @@ export async function setState(client: pg.ClientBase, fields: Record<string, unk
 
 export const LOCK_KEY = 'sync-lookup:convert';
 
-/** Takes the conversion's advisory lock (one conversion at a time), or throws naming the holder. */
-export async function lockConversion(client: pg.ClientBase): Promise<void> {
-  const { rows: [r] } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [LOCK_KEY]);
-  if (!r?.ok) throw new LockNotAcquiredError('conversion_running', 'another sync-lookup convert is running on this database; wait for it or cancel it');
+/**
+ * Takes the conversion's advisory lock (one conversion at a time) and returns its checked release, for a
+ * `finally`; throws LockNotAcquiredError `conversion_running` when another session holds it.
+ */
+export async function lockConversion(client: pg.ClientBase): Promise<() => Promise<void>> {
+  if (!(await tryAdvisoryLock(client, LOCK_KEY))) {
+    throw new LockNotAcquiredError('conversion_running', 'another sync-lookup convert is running on this database; wait for it or cancel it');
+  }
+  return () => advisoryUnlock(client, LOCK_KEY, 'the conversion lock').catch(unlessUnlockFailed);
 }
 
 /** Context of one run. */
@@ -129,8 +135,9 @@ export async function convertLayout(target: MaintenanceTarget, options: ConvertO
   const started = performance.now();
   const tuning = batchTuning(options);
   const session = await openWorkSession(target, 'convert', tuning.lockTimeoutMs);
+  let unlock: (() => Promise<void>) | undefined;
   try {
-    await lockConversion(session.client);
+    unlock = await lockConversion(session.client);
     await ensureToolSchema(session.client);
     await ensureConversionTables(session.client);
     const existing = await readState(session.client);
@@ -150,8 +157,7 @@ export async function convertLayout(target: MaintenanceTarget, options: ConvertO
       ? new CancelledError('convert was cancelled; the batch in flight was rolled back: run the same command again to continue')
       : toSyncLookupError(err);
   } finally {
-    await session.client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [LOCK_KEY]).catch(() => {});
-    await session.close();
+    await unlock?.().finally(() => session.close());
   }
 }
 
