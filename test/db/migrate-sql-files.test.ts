@@ -208,6 +208,30 @@ describe.runIf(hasServer())('migrate --dir: .sql files', () => {
     });
   }
 
+  it("a file's SET, SET SESSION CHARACTERISTICS, SET ROLE or RESET ALL ends with the file: later migrations run with the runner's settings", async () => {
+    const t = await migrated();
+    await t.query('create schema side; create role qa12_reader nologin');
+    const dir = await dirWith({
+      '0100_path.sql': `${NO_TX}set search_path = side;\nset role qa12_reader;\n`,
+      '0101_timeout.sql': `set statement_timeout = '150ms';\nset session characteristics as transaction read only;\n`,
+      '0102_reset.sql': `${NO_TX}reset all;\n`,
+      '0103_after.sql': `select pg_sleep(0.6);\ncreate table after_sets as select current_setting('application_name') as app, current_user::text as who;\n`,
+    });
+    const r = await migrateDir(t, dir);
+    expect(r.applied.map((a) => a.name)).toEqual(['0100_path', '0101_timeout', '0102_reset', '0103_after']);
+    const { rows } = await t.query(`select n.nspname as schema, a.app, a.who from public.after_sets a, pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = 'after_sets'`);
+    expect(rows).toEqual([{ schema: 'public', app: 'sync-lookup:migrate', who: 'postgres' }]);
+  });
+
+  it("a failed no-transaction file's SET does not stay on the runner's connection either", async () => {
+    const t = await migrated();
+    const dir = await dirWith({ '0100_fail.sql': `${NO_TX}set search_path = pg_catalog;\nselect 1/0;\n` });
+    await failureOf(migrateDir(t, dir));
+    const dir2 = await dirWith({ '0100_fail.sql': `${NO_TX}set search_path = pg_catalog;\nselect 1;\n`, '0101_next.sql': 'create table after_fail (x int);\n' });
+    expect((await migrateDir(t, dir2)).applied.map((a) => a.name)).toEqual(['0100_fail', '0101_next']);
+    expect((await t.query(`select 1 from pg_tables where schemaname = 'public' and tablename = 'after_fail'`)).rows).toHaveLength(1);
+  });
+
   it.runIf(cliBuilt())('the CLI exits 2 on a refused file, under --dry-run too, and names file:line', async () => {
     const t = await migrated();
     const dir = await dirWith({ '0100_vac.sql': 'create table t_v (id int);\nvacuum t_v;\n' });
