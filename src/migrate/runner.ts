@@ -324,6 +324,7 @@ function fileFailure(m: Migration, cause: SyncLookupError, err: unknown): SyncLo
   const what = `each statement of this file commits on its own: ` +
     (committed.length ? `committed before the failure, and kept: ${list(committed)}` : 'no statement committed before it') +
     (notRun.length ? `; not run: ${list(notRun)}` : '') +
+    (cause.details.mayCommit ? '; the failed statement is a CALL or DO, whose own COMMITs before the error stay' : '') +
     '; it is not recorded as applied, and the next migrate runs the whole file again, so make the committed statements ' +
     'safe to repeat (IF NOT EXISTS) or remove them before re-running';
   return new MigrationError('migration_failed', `migration ${m.name} failed: ${cause.message}; ${what}`,

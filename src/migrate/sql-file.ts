@@ -35,6 +35,8 @@ export interface SqlStatement {
   concurrentIndex: ConcurrentIndexDdl | null;
   /** `ALTER TYPE … ADD VALUE`: refused inside a transaction block before PostgreSQL 12. */
   addsEnumValue: boolean;
+  /** `CALL` or `DO`: the procedure or block may COMMIT, which PostgreSQL allows only outside a transaction block. */
+  mayCommit: boolean;
 }
 
 /** A parsed `.sql` migration file. */
@@ -82,6 +84,7 @@ export async function parseSqlFile(text: string, file: string): Promise<SqlFile>
       transactionControl: 'TransactionStmt' in node,
       concurrentIndex: concurrentIndexDdl(node),
       addsEnumValue: !!(node.AlterEnumStmt as Node | undefined)?.newVal && !(node.AlterEnumStmt as Node).oldVal,
+      mayCommit: 'CallStmt' in node || 'DoStmt' in node,
     });
   }
   return { transactional: !(await hasNoTransactionMarker(text)), statements };

@@ -208,6 +208,22 @@ describe.runIf(hasServer())('migrate --dir: .sql files', () => {
     });
   }
 
+  it('a no-transaction file may CALL a procedure (or run a DO block) that commits in batches; each batch stays when a later one fails', async () => {
+    const t = await migrated();
+    await t.query(`create table backfill (n int);
+      create procedure fill(upto int) language plpgsql as $$
+        begin for i in 1..upto loop insert into backfill values (100 / (5 - i)); commit; end loop; end $$`);
+    const ok = await dirWith({ '0100_fill.sql': `${NO_TX}call fill(3);\ndo $$ begin insert into backfill values (0); commit; end $$;\n` });
+    expect((await migrateDir(t, ok)).applied.map((a) => a.name)).toEqual(['0100_fill']);
+    expect((await t.query('select count(*)::int as n from backfill')).rows[0]!.n).toBe(4);
+    // The fifth batch divides by zero: the four before it committed, and the failure says the file is not recorded.
+    const err = await failureOf(migrateDir(t, await dirWith({ '0101_more.sql': `${NO_TX}call fill(5);\n` })));
+    expect(err.details.sqlstate).toBe('22012');
+    expect(err.message).toMatch(/CALL or DO, whose own COMMITs before the error stay/);
+    expect((await t.query('select count(*)::int as n from backfill')).rows[0]!.n).toBe(8);
+    expect(await ledger(t)).toEqual(['0100_fill']);
+  });
+
   it("a file's SET, SET SESSION CHARACTERISTICS, SET ROLE or RESET ALL ends with the file: later migrations run with the runner's settings", async () => {
     const t = await migrated();
     await t.query('create schema side; create role qa12_reader nologin');
