@@ -55,7 +55,10 @@ type Node = Record<string, unknown>;
  * const f = await parseSqlFile('alter table t add column x int;\ncreate index concurrently i on t (x);', 'f.sql');
  * f.statements[1]!.line // 2
  */
-export async function parseSqlFile(text: string, file: string): Promise<SqlFile> {
+export async function parseSqlFile(fileText: string, file: string): Promise<SqlFile> {
+  // A byte-order mark (editors on Windows write one) is no SQL; an empty file is a file of no statements, like one of comments.
+  const text = fileText.replace(/^\uFEFF/, '');
+  if (text.trim() === '') return { transactional: true, statements: [] };
   const bytes = Buffer.from(text, 'utf8');
   let stmts: { stmt?: Node; stmt_location?: number; stmt_len?: number }[];
   try {
