@@ -13,7 +13,9 @@ export const NO_TRANSACTION_MARKER = '-- sync-lookup: no-transaction';
 
 /** A concurrent index statement, which the runner sends through the same path as the built-in index migration. */
 export type ConcurrentIndexDdl =
-  | { kind: 'create'; schema: string | null; table: string; name: string | null; ifNotExists: boolean }
+  | { kind: 'create'; schema: string | null; table: string; name: string | null; ifNotExists: boolean; unique: boolean;
+      /** The key columns, or null when a key is an expression. */
+      columns: string[] | null }
   | { kind: 'drop'; schema: string | null; name: string; ifExists: boolean }
   | { kind: 'reindex'; target: 'index' | 'table' | 'schema' | 'database' | 'system'; schema: string | null; name: string | null };
 
@@ -163,8 +165,10 @@ function concurrentIndexDdl(node: Node): ConcurrentIndexDdl | null {
   const idx = node.IndexStmt as Node | undefined;
   if (idx?.concurrent) {
     const rel = idx.relation as Node;
+    const keys = ((idx.indexParams as Node[] | undefined) ?? []).map((p) => (p.IndexElem as Node).name as string | undefined);
     return { kind: 'create', schema: (rel.schemaname as string | undefined) ?? null, table: rel.relname as string,
-      name: (idx.idxname as string | undefined) ?? null, ifNotExists: !!idx.if_not_exists };
+      name: (idx.idxname as string | undefined) ?? null, ifNotExists: !!idx.if_not_exists, unique: !!idx.unique,
+      columns: keys.every((k) => k !== undefined) ? keys as string[] : null };
   }
   const drop = node.DropStmt as Node | undefined;
   if (drop?.concurrent) {

@@ -224,6 +224,20 @@ describe.runIf(hasServer())('migrate --dir: .sql files', () => {
     expect(await ledger(t)).toEqual(['0100_fill']);
   });
 
+  it('CREATE INDEX CONCURRENTLY IF NOT EXISTS over a valid index of that name with other columns or uniqueness is a conflict, not "applied"', async () => {
+    const t = await migrated();
+    const same = await dirWith({ '0100_same.sql': `${NO_TX}CREATE INDEX CONCURRENTLY IF NOT EXISTS sync_lookup_patient_id ON sync_lookup (patient_id);\n` });
+    const events: MigrationEvent[] = [];
+    expect((await migrateDir(t, same, { events })).applied.map((a) => a.name)).toEqual(['0100_same']);
+    expect(events).toContainEqual({ type: 'index_exists', index: 'public.sync_lookup_patient_id' });
+    for (const stmt of ['CREATE INDEX CONCURRENTLY IF NOT EXISTS sync_lookup_patient_id ON sync_lookup (record_type)',
+      'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS sync_lookup_patient_id ON sync_lookup (patient_id)']) {
+      const err = await failureOf(migrateDir(t, await dirWith({ '0101_other.sql': `${NO_TX}${stmt};\n` })));
+      expect(err.message, stmt).toMatch(/index public.sync_lookup_patient_id already exists on sync_lookup \(patient_id\)/);
+      expect(await ledger(t)).toEqual(['0100_same']);
+    }
+  });
+
   it("a file's SET, SET SESSION CHARACTERISTICS, SET ROLE or RESET ALL ends with the file: later migrations run with the runner's settings", async () => {
     const t = await migrated();
     await t.query('create schema side; create role qa12_reader nologin');

@@ -25,7 +25,7 @@ describe('sql migration files', () => {
     expect(f.statements[1]!.sql).toBe("insert into notes values ('a;b -- not a comment')");
     expect(f.statements.map((s) => s.concurrentIndex)).toEqual([
       null, null,
-      { kind: 'create', schema: 's', table: 't', name: 'i x', ifNotExists: true },
+      { kind: 'create', schema: 's', table: 't', name: 'i x', ifNotExists: true, unique: true, columns: ['a'] },
       { kind: 'drop', schema: 's', name: 'old_idx', ifExists: true },
       { kind: 'reindex', target: 'index', schema: 's', name: 'other' },
       null,
