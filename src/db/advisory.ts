@@ -46,9 +46,19 @@ export async function assertSessionPinned(db: Database, client: pg.ClientBase, k
   let otherPid: number | undefined;
   try {
     // A session-mode pool at its size limit queues the second connection's BEGIN: inconclusive, and fine.
-    otherPid = await within(2000, other.client.query('begin').then(() => backendPid(other.client)));
-    if (otherPid === undefined) return;
-    for (let i = 0; i < 3; i++) seen.push(await backendPid(client));
+    const began = await settle(2000, other.client.query('begin').then(() => backendPid(other.client)));
+    if (began.value === undefined) {
+      // Refused outright (PgBouncer in statement mode allows no transaction block): no direct connection does that.
+      if (began.error) throw poolerError(db, `a second connection could not open a transaction (${began.error.message})`, [first]);
+      return;
+    }
+    otherPid = began.value;
+    for (let i = 0; i < 3; i++) {
+      // Our own backend never waits for another connection's transaction; a pool's last free server connection does.
+      const pid = (await settle(5000, backendPid(client))).value;
+      if (pid === undefined) throw poolerError(db, `one connection's statement waited for a server connection while another held a transaction`, [first, otherPid]);
+      seen.push(pid);
+    }
   } finally {
     // A BEGIN still queued must not have a ROLLBACK queued behind it: closing the connection ends both.
     if (otherPid !== undefined) await other.client.query('rollback').catch(() => {});
@@ -56,14 +66,18 @@ export async function assertSessionPinned(db: Database, client: pg.ClientBase, k
   }
   const moved = seen.find((p) => p !== first);
   if (otherPid === first || moved !== undefined) {
-    throw new ConfigError('transaction_pooler',
-      `${db.label} leads through a connection pooler in transaction mode: ` +
-      (otherPid === first ? `two connections ran on the same server backend (pid ${first})` : `one connection's statements ran on backends ${first} and ${moved}`) +
-      '; session-level advisory locks and settings do not survive between statements there. Point sync-lookup at PostgreSQL ' +
-      'directly, or at a session-mode pool (PgBouncer: a database entry with pool_mode=session); applications keep the pooled URL',
-      { pids: [first, otherPid, ...seen] });
+    throw poolerError(db, otherPid === first ? `two connections ran on the same server backend (pid ${first})`
+      : `one connection's statements ran on backends ${first} and ${moved}`, [first, otherPid, ...seen]);
   }
   verified.set(key, true);
+}
+
+function poolerError(db: Database, what: string, pids: (number | undefined)[]): ConfigError {
+  return new ConfigError('transaction_pooler',
+    `${db.label} leads through a connection pooler in transaction mode (or statement mode): ${what}` +
+    '; session-level advisory locks and settings do not survive between statements there. Point sync-lookup at PostgreSQL ' +
+    'directly, or at a session-mode pool (PgBouncer: a database entry with pool_mode=session); applications keep the pooled URL',
+    { pids });
 }
 
 /**
@@ -79,10 +93,17 @@ async function secondConnection(db: Database): Promise<Lease | undefined> {
 
 /** `p`'s value, or undefined when it takes longer than `ms` (or fails). */
 async function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
+  return (await settle(ms, p)).value;
+}
+
+interface Settled<T> { value?: T; error?: Error }
+
+/** `p`'s value or error, or neither when it takes longer than `ms`. */
+async function settle<T>(ms: number, p: Promise<T>): Promise<Settled<T>> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  const late = new Promise<Settled<T>>((resolve) => { timer = setTimeout(() => resolve({}), ms); });
   try {
-    return await Promise.race([p.catch(() => undefined), late]);
+    return await Promise.race([p.then((value) => ({ value }), (e: unknown) => ({ error: e instanceof Error ? e : new Error(String(e)) })), late]);
   } finally {
     clearTimeout(timer);
   }

@@ -162,6 +162,11 @@ export interface CatalogIndex extends QualifiedName {
   pages: number;
   /** The constraint the index backs (primary key, unique, exclusion), or null. */
   constraint: string | null;
+  /**
+   * What else needs this very index, so that dropping it fails or breaks something: `foreign key <name>`
+   * (referencing this table through it), `replica identity`, `partitioned index <name>` (it is attached to it).
+   */
+  requiredBy: string[];
 }
 
 /**
@@ -202,7 +207,12 @@ export async function tableIndexes(client: pg.ClientBase, tableOids: readonly nu
             i.indimmediate AS immediate, i.indisexclusion AS exclusion, i.indisvalid AND i.indisready AS valid,
             pg_get_indexdef(i.indexrelid) AS definition, pg_relation_size(i.indexrelid)::text AS bytes,
             ic.reltuples::float8 AS entries, ic.relpages::int AS pages,
-            (SELECT conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid LIMIT 1) AS constraint
+            (SELECT conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid LIMIT 1) AS constraint,
+            array_remove(array[CASE WHEN i.indisreplident THEN 'replica identity' END,
+                               (SELECT 'partitioned index ' || pc.relname FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhparent
+                                 WHERE ih.inhrelid = i.indexrelid LIMIT 1)]
+                         || array(SELECT 'foreign key ' || fk.conname FROM pg_constraint fk
+                                   WHERE fk.contype = 'f' AND fk.conindid = i.indexrelid ORDER BY fk.conname), NULL) AS "requiredBy"
        FROM pg_index i
        JOIN pg_class ic ON ic.oid = i.indexrelid
        JOIN pg_namespace n ON n.oid = ic.relnamespace

@@ -367,10 +367,12 @@ function overlapFindings(t: ReadTable, out: DoctorFinding[]): Set<string> {
       const overlap = indexOverlap(ca, cb);
       const a = byName.get(ca.name)!;
       const b = byName.get(cb.name)!;
+      // An index a constraint, a foreign key, the replica identity or a partitioned index needs is never the one to drop.
+      if (overlap && ca.requiredBy.length) continue;
       if (overlap === 'duplicate') {
-        // Keep the one that enforces something (primary key, then unique); between equals, the first by name.
-        const rank = (x: DoctorIndex) => (x.primary ? 2 : x.unique ? 1 : 0);
-        if (rank(a) > rank(b) || (rank(a) === rank(b) && a.name < b.name)) continue;
+        // Keep the one that enforces or backs something (primary key, constraint, unique); between equals, the first by name.
+        const rank = (x: CatalogIndex) => (x.primary ? 3 : x.constraint || x.requiredBy.length ? 2 : x.unique ? 1 : 0);
+        if (rank(ca) > rank(cb) || (rank(ca) === rank(cb) && a.name < b.name)) continue;
         reported.add(a.name);
         out.push({
           severity: 'warning', check: 'duplicate_index', subject: `${t.schema}.${a.name}`,

@@ -98,7 +98,13 @@ export async function runConcurrentIndexStatement(
     const ref = ddl.name === null ? null : await indexRef(client, ddl.schema, ddl.table, ddl.name);
     const existing = ref ? await findIndex(client, ref) : undefined;
     if (ref && existing?.valid && ddl.ifNotExists) {
-      options.onEvent?.({ type: 'index_exists', index: `${ref.schema}.${ref.name}` });
+      // IF NOT EXISTS goes by name only: an index of that name elsewhere is a conflict, as for the built-in builds.
+      const label = `${ref.schema}.${ref.name}`;
+      if (existing.table !== ddl.table || existing.unique !== ddl.unique || (ddl.columns && existing.columns.join(',') !== ddl.columns.join(','))) {
+        throw new MigrationError('index_conflict', `index ${label} already exists on ${existing.table} (${existing.columns.join(', ')})` +
+          `${existing.unique ? ', unique' : ''}, which is not what ${sql.trim().slice(0, 80)} asks for; rename one of them`, { index: label, existing });
+      }
+      options.onEvent?.({ type: 'index_exists', index: label });
       return;
     }
     await withLongWaits(client, options, async () => {

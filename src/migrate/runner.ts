@@ -9,6 +9,7 @@ import { withMigrationLockRetries, type LockRetryOptions } from './lock-retries.
 import { checksum, migrationContext, type Migration } from './migration.js';
 import { LEDGER_TABLE, ensureToolSchema, type ToolSchemaMove } from '../schema/tool.js';
 import { advisoryLockHolder, advisoryUnlock, describeHolder, tryAdvisoryLock, unlessUnlockFailed, type AdvisoryLockHolder } from '../db/advisory.js';
+import { restoreSessionState, saveSessionState } from './session-state.js';
 import { describeStatement, type StatementRef } from './sql-run.js';
 
 export { LEDGER_TABLE };
@@ -268,19 +269,24 @@ async function applyOne(
     if (m.transaction) return fn(); // already inside the runner's retried transaction
     return withMigrationLockRetries(session, fn, retries);
   });
+  // A migration's own SET / RESET ALL / SET ROLE ends with it: later migrations and the ledger run as the runner set them.
+  const saved = await saveSessionState(client);
   try {
     if (options.signal?.aborted) throw new CancelledError();
     if (m.transaction) {
       await withMigrationLockRetries(session, async () => {
         ctx.completed.length = 0;
         await m.up(ctx);
+        await restoreSessionState(client, saved);
         await record(client, m, Date.now() - started, false);
       }, retries);
     } else {
       await m.up(ctx);
+      await restoreSessionState(client, saved);
       await record(client, m, Date.now() - started, false);
     }
   } catch (err) {
+    await restoreSessionState(client, saved).catch(() => {}); // a broken connection is the error already thrown
     throw failure(m, ctx.completed, err, options.signal);
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
@@ -318,6 +324,7 @@ function fileFailure(m: Migration, cause: SyncLookupError, err: unknown): SyncLo
   const what = `each statement of this file commits on its own: ` +
     (committed.length ? `committed before the failure, and kept: ${list(committed)}` : 'no statement committed before it') +
     (notRun.length ? `; not run: ${list(notRun)}` : '') +
+    (cause.details.mayCommit ? '; the failed statement is a CALL or DO, whose own COMMITs before the error stay' : '') +
     '; it is not recorded as applied, and the next migrate runs the whole file again, so make the committed statements ' +
     'safe to repeat (IF NOT EXISTS) or remove them before re-running';
   return new MigrationError('migration_failed', `migration ${m.name} failed: ${cause.message}; ${what}`,

@@ -13,7 +13,9 @@ export const NO_TRANSACTION_MARKER = '-- sync-lookup: no-transaction';
 
 /** A concurrent index statement, which the runner sends through the same path as the built-in index migration. */
 export type ConcurrentIndexDdl =
-  | { kind: 'create'; schema: string | null; table: string; name: string | null; ifNotExists: boolean }
+  | { kind: 'create'; schema: string | null; table: string; name: string | null; ifNotExists: boolean; unique: boolean;
+      /** The key columns, or null when a key is an expression. */
+      columns: string[] | null }
   | { kind: 'drop'; schema: string | null; name: string; ifExists: boolean }
   | { kind: 'reindex'; target: 'index' | 'table' | 'schema' | 'database' | 'system'; schema: string | null; name: string | null };
 
@@ -35,6 +37,8 @@ export interface SqlStatement {
   concurrentIndex: ConcurrentIndexDdl | null;
   /** `ALTER TYPE … ADD VALUE`: refused inside a transaction block before PostgreSQL 12. */
   addsEnumValue: boolean;
+  /** `CALL` or `DO`: the procedure or block may COMMIT, which PostgreSQL allows only outside a transaction block. */
+  mayCommit: boolean;
 }
 
 /** A parsed `.sql` migration file. */
@@ -53,7 +57,10 @@ type Node = Record<string, unknown>;
  * const f = await parseSqlFile('alter table t add column x int;\ncreate index concurrently i on t (x);', 'f.sql');
  * f.statements[1]!.line // 2
  */
-export async function parseSqlFile(text: string, file: string): Promise<SqlFile> {
+export async function parseSqlFile(fileText: string, file: string): Promise<SqlFile> {
+  // A byte-order mark (editors on Windows write one) is no SQL; an empty file is a file of no statements, like one of comments.
+  const text = fileText.replace(/^\uFEFF/, '');
+  if (text.trim() === '') return { transactional: true, statements: [] };
   const bytes = Buffer.from(text, 'utf8');
   let stmts: { stmt?: Node; stmt_location?: number; stmt_len?: number }[];
   try {
@@ -82,6 +89,7 @@ export async function parseSqlFile(text: string, file: string): Promise<SqlFile>
       transactionControl: 'TransactionStmt' in node,
       concurrentIndex: concurrentIndexDdl(node),
       addsEnumValue: !!(node.AlterEnumStmt as Node | undefined)?.newVal && !(node.AlterEnumStmt as Node).oldVal,
+      mayCommit: 'CallStmt' in node || 'DoStmt' in node,
     });
   }
   return { transactional: !(await hasNoTransactionMarker(text)), statements };
@@ -157,8 +165,10 @@ function concurrentIndexDdl(node: Node): ConcurrentIndexDdl | null {
   const idx = node.IndexStmt as Node | undefined;
   if (idx?.concurrent) {
     const rel = idx.relation as Node;
+    const keys = ((idx.indexParams as Node[] | undefined) ?? []).map((p) => (p.IndexElem as Node).name as string | undefined);
     return { kind: 'create', schema: (rel.schemaname as string | undefined) ?? null, table: rel.relname as string,
-      name: (idx.idxname as string | undefined) ?? null, ifNotExists: !!idx.if_not_exists };
+      name: (idx.idxname as string | undefined) ?? null, ifNotExists: !!idx.if_not_exists, unique: !!idx.unique,
+      columns: keys.every((k) => k !== undefined) ? keys as string[] : null };
   }
   const drop = node.DropStmt as Node | undefined;
   if (drop?.concurrent) {

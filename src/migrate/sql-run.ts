@@ -34,10 +34,11 @@ export async function runSqlFile(ctx: MigrationContext, file: SqlFile): Promise<
       if (!file.transactional && s.concurrentIndex) {
         await runConcurrentIndexStatement(ctx.db, ctx.client, s.sql, s.concurrentIndex,
           { onEvent: ctx.onEvent, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-      } else if (!file.transactional && !s.noTransaction) {
+      } else if (!file.transactional && !s.noTransaction && !s.mayCommit) {
         // On its own like a one-statement migration: DDL never queues every later query behind a long transaction.
         await ctx.withLockRetries(() => ctx.client.query(s.sql));
       } else {
+        // In a no-transaction file a CALL or DO runs outside any transaction block, so that it may COMMIT (batched backfills).
         await ctx.client.query(s.sql);
       }
     } catch (err) {
@@ -57,5 +58,6 @@ function statementFailure(file: SqlFile, s: SqlStatement, committed: SqlStatemen
     ...cause.details,
     ...(position > 0 ? { errorLine: errorLine(s, position) } : {}),
     statement: ref(s), committed: committed.map(ref), notRun: notRun.map(ref), transactional: file.transactional,
+    ...(!file.transactional && s.mayCommit ? { mayCommit: true } : {}),
   }, { cause: err });
 }

@@ -302,10 +302,11 @@ function unboundedIndexScan(j: Judge, s: IndexScanView): PlanFinding {
   const n = w.node;
   const base = findingFor(w);
   const tableRows = s.table?.rows ?? n['Plan Rows'];
-  // A partial index holds only the rows its predicate admits: reading all of it reads those, not the table.
-  const indexRows = idx.predicate !== null ? partialIndexEntries(idx, n) : tableRows;
   // Analyzed, a scan repeated for each outer row (Nested Loop) is judged per loop: what one run reads.
   const loops = isAnalyzed(n) ? Math.max(1, n['Actual Loops'] ?? 1) : 1;
+  // A partial index holds only the rows its predicate admits: reading all of it reads those, not the table
+  // (analyzed, at least the entries one loop was seen to read: the catalog's count is as old as the last VACUUM).
+  const indexRows = idx.predicate !== null ? Math.max(partialIndexEntries(idx, n), rowsRead(w, 0) / loops) : tableRows;
   const read = isAnalyzed(n) ? Math.max(rowsRead(w, indexRows), indexRows * w.fraction * loops) : rowsRead(w, indexRows);
   const perLoop = read / loops;
   evidence.indexEntriesRead = Math.round(read);

@@ -81,4 +81,41 @@ describe.runIf(hasServer())('doctor: duplicate and redundant indexes', () => {
     // A non-unique (record_id) is served by the unique (record_id, record_type).
     expect(by('a_record_id')?.check).toBe('redundant_index');
   });
+
+  it('of two duplicates keeps the one a constraint, a foreign key or the replica identity needs, whatever the names', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations() });
+    await fillSyntheticLookup(t, 2_000);
+    await t.query(`alter table sync_lookup add column ext text, add column ext2 text, add column ext3 text not null default ''`);
+    await t.query(`update sync_lookup set ext = record_id || record_type, ext2 = record_id || record_type, ext3 = record_id || record_type`);
+    // A unique constraint (ON CONFLICT ON CONSTRAINT names it) next to a plain unique index sorting first.
+    await t.query('create unique index a_ext on sync_lookup (ext)');
+    await t.query('alter table sync_lookup add constraint z_ext_key unique (ext)');
+    // A foreign key from another table through the later-named of two unique indexes.
+    await t.query('create unique index z_ext2 on sync_lookup (ext2)');
+    await t.query('create table child_ref (ext2 text references sync_lookup (ext2))');
+    await t.query('create unique index a_ext2 on sync_lookup (ext2)');
+    // Logical replication identifies rows through z_ext3.
+    await t.query('create unique index z_ext3 on sync_lookup (ext3)');
+    await t.query('alter table sync_lookup replica identity using index z_ext3');
+    await t.query('create unique index a_ext3 on sync_lookup (ext3)');
+    const findings = await overlapFindings(t);
+    expect(dropped(findings)).toEqual(['a_ext', 'a_ext2', 'a_ext3']);
+    // Every fix applies: none of them is refused for a dependency, and the replica identity stays.
+    for (const f of findings) await t.query(f.fix!.replace(' CONCURRENTLY', ''));
+    const { rows } = await t.query(`select indexrelid::regclass::text as name from pg_index where indisreplident`);
+    expect(rows).toEqual([{ name: 'z_ext3' }]);
+  });
+
+  it('on the partitioned layout, a copy of an attached partition index is the one to drop, never the attached one', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: ['notes'] }) });
+    await fillSyntheticLookup(t, 2_000);
+    await t.query('create index a_notes_patient on sync_lookup_p_notes (patient_id)');
+    await t.query('create index a_default_type_tick on sync_lookup_p_default (record_type, updated_at_sync_tick, record_id)');
+    const findings = await overlapFindings(t);
+    expect(dropped(findings).filter((n) => !n.startsWith('a_'))).toEqual([]);
+    expect(dropped(findings)).toContain('a_notes_patient');
+    for (const f of findings) await t.query(f.fix!.replace(' CONCURRENTLY', ''));
+  });
 });

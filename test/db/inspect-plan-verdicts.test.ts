@@ -131,6 +131,22 @@ describe.runIf(hasServer())('plan verdicts: partial indexes', () => {
     }
   });
 
+  it('analyzed, a partial index whose catalog count is stale (most rows flagged since the last VACUUM) is judged by the entries read, not "at most" the old count', async () => {
+    const t = await lookupWithFlags();
+    await t.query('alter table sync_lookup set (autovacuum_enabled = false)');
+    await t.query('update sync_lookup set needs_rebuild = true where id % 10 <> 0');
+    const { rows: [stale] } = await t.query(`select reltuples from pg_class where relname = 'sync_lookup_needs_rebuild_index'`);
+    expect(Number(stale!.reltuples)).toBeLessThan(200);
+    for (const sql of ['SELECT count(*) FROM sync_lookup WHERE needs_rebuild', 'SELECT record_id FROM sync_lookup WHERE needs_rebuild']) {
+      const v = await judge(t, sql, [], { analyze: true, settings: FORCE_INDEX });
+      const scan = v.findings.find((f) => f.index === 'sync_lookup_needs_rebuild_index' && f.kind !== 'misestimate');
+      expect(scan, `${sql}: ${v.description}`).toBeDefined();
+      expect(scan!.kind, `${sql}: ${scan!.reason}`).toBe('full_index_scan');
+      expect(scan!.reason).not.toMatch(/at most/);
+      expect(Number(scan!.evidence.indexEntriesRead), sql).toBeGreaterThan(50_000);
+    }
+  });
+
   it('a partial index holding most of the table is read like the table, and the fix keeps its predicate (never a rewrite that changes the result)', async () => {
     const t = await lookupWithFlags();
     const cases: [string, string, string][] = [

@@ -208,6 +208,60 @@ describe.runIf(hasServer())('migrate --dir: .sql files', () => {
     });
   }
 
+  it('a no-transaction file may CALL a procedure (or run a DO block) that commits in batches; each batch stays when a later one fails', async () => {
+    const t = await migrated();
+    await t.query(`create table backfill (n int);
+      create procedure fill(upto int) language plpgsql as $$
+        begin for i in 1..upto loop insert into backfill values (100 / (5 - i)); commit; end loop; end $$`);
+    const ok = await dirWith({ '0100_fill.sql': `${NO_TX}call fill(3);\ndo $$ begin insert into backfill values (0); commit; end $$;\n` });
+    expect((await migrateDir(t, ok)).applied.map((a) => a.name)).toEqual(['0100_fill']);
+    expect((await t.query('select count(*)::int as n from backfill')).rows[0]!.n).toBe(4);
+    // The fifth batch divides by zero: the four before it committed, and the failure says the file is not recorded.
+    const err = await failureOf(migrateDir(t, await dirWith({ '0101_more.sql': `${NO_TX}call fill(5);\n` })));
+    expect(err.details.sqlstate).toBe('22012');
+    expect(err.message).toMatch(/CALL or DO, whose own COMMITs before the error stay/);
+    expect((await t.query('select count(*)::int as n from backfill')).rows[0]!.n).toBe(8);
+    expect(await ledger(t)).toEqual(['0100_fill']);
+  });
+
+  it('CREATE INDEX CONCURRENTLY IF NOT EXISTS over a valid index of that name with other columns or uniqueness is a conflict, not "applied"', async () => {
+    const t = await migrated();
+    const same = await dirWith({ '0100_same.sql': `${NO_TX}CREATE INDEX CONCURRENTLY IF NOT EXISTS sync_lookup_patient_id ON sync_lookup (patient_id);\n` });
+    const events: MigrationEvent[] = [];
+    expect((await migrateDir(t, same, { events })).applied.map((a) => a.name)).toEqual(['0100_same']);
+    expect(events).toContainEqual({ type: 'index_exists', index: 'public.sync_lookup_patient_id' });
+    for (const stmt of ['CREATE INDEX CONCURRENTLY IF NOT EXISTS sync_lookup_patient_id ON sync_lookup (record_type)',
+      'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS sync_lookup_patient_id ON sync_lookup (patient_id)']) {
+      const err = await failureOf(migrateDir(t, await dirWith({ '0101_other.sql': `${NO_TX}${stmt};\n` })));
+      expect(err.message, stmt).toMatch(/index public.sync_lookup_patient_id already exists on sync_lookup \(patient_id\)/);
+      expect(await ledger(t)).toEqual(['0100_same']);
+    }
+  });
+
+  it("a file's SET, SET SESSION CHARACTERISTICS, SET ROLE or RESET ALL ends with the file: later migrations run with the runner's settings", async () => {
+    const t = await migrated();
+    await t.query('create schema side; create role qa12_reader nologin');
+    const dir = await dirWith({
+      '0100_path.sql': `${NO_TX}set search_path = side;\nset role qa12_reader;\n`,
+      '0101_timeout.sql': `set statement_timeout = '150ms';\nset session characteristics as transaction read only;\n`,
+      '0102_reset.sql': `${NO_TX}reset all;\n`,
+      '0103_after.sql': `select pg_sleep(0.6);\ncreate table after_sets as select current_setting('application_name') as app, current_user::text as who;\n`,
+    });
+    const r = await migrateDir(t, dir);
+    expect(r.applied.map((a) => a.name)).toEqual(['0100_path', '0101_timeout', '0102_reset', '0103_after']);
+    const { rows } = await t.query(`select n.nspname as schema, a.app, a.who from public.after_sets a, pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = 'after_sets'`);
+    expect(rows).toEqual([{ schema: 'public', app: 'sync-lookup:migrate', who: 'postgres' }]);
+  });
+
+  it("a failed no-transaction file's SET does not stay on the runner's connection either", async () => {
+    const t = await migrated();
+    const dir = await dirWith({ '0100_fail.sql': `${NO_TX}set search_path = pg_catalog;\nselect 1/0;\n` });
+    await failureOf(migrateDir(t, dir));
+    const dir2 = await dirWith({ '0100_fail.sql': `${NO_TX}set search_path = pg_catalog;\nselect 1;\n`, '0101_next.sql': 'create table after_fail (x int);\n' });
+    expect((await migrateDir(t, dir2)).applied.map((a) => a.name)).toEqual(['0100_fail', '0101_next']);
+    expect((await t.query(`select 1 from pg_tables where schemaname = 'public' and tablename = 'after_fail'`)).rows).toHaveLength(1);
+  });
+
   it.runIf(cliBuilt())('the CLI exits 2 on a refused file, under --dry-run too, and names file:line', async () => {
     const t = await migrated();
     const dir = await dirWith({ '0100_vac.sql': 'create table t_v (id int);\nvacuum t_v;\n' });

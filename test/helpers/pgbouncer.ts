@@ -30,7 +30,7 @@ export interface TestPgBouncer {
  * const b = await startPgBouncer(adminUrl, { app: { dbname: t.name, poolMode: 'transaction' } });
  */
 export async function startPgBouncer(
-  serverUrl: string, entries: Record<string, { dbname: string; poolMode: 'transaction' | 'session'; poolSize?: number }>, settings: Record<string, string> = {},
+  serverUrl: string, entries: Record<string, { dbname: string; poolMode: 'transaction' | 'session' | 'statement'; poolSize?: number }>, settings: Record<string, string> = {},
 ): Promise<TestPgBouncer> {
   const server = new URL(serverUrl);
   const user = decodeURIComponent(server.username);

@@ -7,7 +7,7 @@ const key = (k: string, more: Partial<CatalogIndexKey> = {}): CatalogIndexKey =>
   ({ key: k, expression: false, opclass: 'text_ops', collation: 100, collationName: null, descending: false, nullsFirst: false, ...more });
 const index = (name: string, keys: CatalogIndexKey[], more: Partial<CatalogIndex> = {}): CatalogIndex => ({
   schema: 'public', name, oid: 1, tableOid: 10, method: 'btree', keys, include: [], predicate: null, unique: false, primary: false,
-  nullsNotDistinct: false, immediate: true, exclusion: false, valid: true, definition: '', bytes: 0, entries: 0, pages: 0, constraint: null, ...more,
+  nullsNotDistinct: false, immediate: true, exclusion: false, valid: true, definition: '', bytes: 0, entries: 0, pages: 0, constraint: null, requiredBy: [], ...more,
 });
 const patient = index('sync_lookup_patient_id', [key('patient_id')]);
 

@@ -25,7 +25,7 @@ describe('sql migration files', () => {
     expect(f.statements[1]!.sql).toBe("insert into notes values ('a;b -- not a comment')");
     expect(f.statements.map((s) => s.concurrentIndex)).toEqual([
       null, null,
-      { kind: 'create', schema: 's', table: 't', name: 'i x', ifNotExists: true },
+      { kind: 'create', schema: 's', table: 't', name: 'i x', ifNotExists: true, unique: true, columns: ['a'] },
       { kind: 'drop', schema: 's', name: 'old_idx', ifExists: true },
       { kind: 'reindex', target: 'index', schema: 's', name: 'other' },
       null,
@@ -68,5 +68,13 @@ describe('sql migration files', () => {
     const f = await parseSqlFile('select 1;\n\nselect\n  2,\n  nope', 'f.sql');
     expect(errorLine(f.statements[1]!, f.statements[1]!.sql.indexOf('nope') + 1)).toBe(5);
     await expect(parseSqlFile('select 1;\nselec 2;', 'dir/f.sql')).rejects.toThrow(/^dir\/f\.sql:2: PostgreSQL's parser rejects it: syntax error/);
+  });
+
+  it('reads a file saved with a byte-order mark and CRLF line ends like any other; an empty file has no statements', async () => {
+    const f = await parseSqlFile('\uFEFF-- sync-lookup: no-transaction\r\nalter table t add column x int;\r\n\r\ncreate index concurrently t_x on t (x);\r\n', 'win.sql');
+    expect(f.transactional).toBe(false);
+    expect(f.statements.map((s) => [s.line, s.summary])).toEqual([[2, 'alter table t add column'], [4, 'create index concurrently t_x on']]);
+    expect(sqlFileProblems(f, 180000)).toEqual([]);
+    for (const empty of ['', '\uFEFF', '  \n']) expect(await parseSqlFile(empty, 'empty.sql')).toEqual({ transactional: true, statements: [] });
   });
 });
