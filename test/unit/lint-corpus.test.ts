@@ -1,0 +1,73 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadSqlParser } from '../../src/plan/expr.js';
+import { extractFile } from '../../src/lint/extract/index.js';
+import { lintMigrations, type LintOptions } from '../../src/lint/index.js';
+
+/*
+ * Reduced forms of what linting a corpus of real public migrations turned up: each case is a
+ * false positive or a false negative of a kind, written small, that the linter once got wrong.
+ */
+
+beforeAll(async () => { await loadSqlParser(); });
+
+const SCHEMA = `
+CREATE TABLE public.notes (id uuid PRIMARY KEY, body text, tick bigint NOT NULL);
+CREATE TABLE public.visits (id uuid PRIMARY KEY, kind text);
+`;
+const BASE: LintOptions = { schemaSql: SCHEMA, assumeRows: { notes: 10_000_000, visits: 3_000_000 } };
+
+async function findings(path: string, text: string): Promise<string[]> {
+  const r = await lintMigrations([{ path, text }], BASE);
+  return r.findings.map((f) => `${f.line} ${f.rule} ${f.level} ${f.table ?? ''}`);
+}
+
+describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
+  it('node-pg-migrate: a table made by pgm.createTable in the file is new and empty', async () => {
+    const code = [
+      'exports.up = (pgm) => {',
+      "  pgm.createTable('sessions', { sid: { type: 'varchar', notNull: true }, expires_at: 'timestamptz' });",
+      "  pgm.addConstraint('sessions', 'sessions_pkey', 'PRIMARY KEY (sid)');",
+      "  pgm.createIndex('sessions', 'expires_at');",
+      '};',
+      "exports.down = (pgm) => { pgm.dropTable('sessions'); };",
+    ].join('\n');
+    const f = extractFile('1700-sessions.js', code);
+    expect(f.statements.map((s) => [s.phase, s.sql])).toEqual([
+      ['up', 'CREATE TABLE "sessions" ("sid" varchar NOT NULL, "expires_at" timestamptz)'],
+      ['up', 'ALTER TABLE "sessions" ADD CONSTRAINT "sessions_pkey" PRIMARY KEY (sid)'],
+      ['up', 'CREATE INDEX "sessions_expires_at_index" ON "sessions" ("expires_at")'],
+      ['down', 'DROP TABLE "sessions"'],
+    ]);
+    expect(await findings('1700-sessions.js', code)).toEqual([]);
+  });
+
+  it('SQL returned by a helper function of the file, called as the query argument (in a loop over concat lists)', async () => {
+    const code = [
+      "const BIG = ['notes'];",
+      "const MORE = ['visits'];",
+      'function setDefault(table: string, column: string, fn: string) {',
+      '  return `ALTER TABLE ${table} ALTER COLUMN ${column} SET DEFAULT ${fn}();`;',
+      '}',
+      'const dropDefault = (table: string) => `ALTER TABLE ${table} ALTER COLUMN id DROP DEFAULT`;',
+      'export async function up(query) {',
+      '  for (const t of BIG.concat(MORE)) {',
+      "    await query.sequelize.query(setDefault(t, 'id', 'gen_random_uuid'));",
+      '  }',
+      '}',
+      'export async function down(query) {',
+      "  await query.sequelize.query(dropDefault('visits'));",
+      '}',
+    ].join('\n');
+    const f = extractFile('1700-defaults.ts', code);
+    expect(f.statements.map((s) => [s.phase, s.line, s.sql])).toEqual([
+      ['up', 9, 'ALTER TABLE notes ALTER COLUMN id SET DEFAULT gen_random_uuid()'],
+      ['up', 9, 'ALTER TABLE visits ALTER COLUMN id SET DEFAULT gen_random_uuid()'],
+      ['down', 13, 'ALTER TABLE visits ALTER COLUMN id DROP DEFAULT'],
+    ]);
+    expect(await findings('1700-defaults.ts', code)).toEqual([
+      '9 missing-lock-timeout warning public.notes',
+      '9 missing-lock-timeout warning public.visits',
+      '13 missing-lock-timeout warning public.visits',
+    ]);
+  });
+});
