@@ -70,4 +70,28 @@ describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
       '13 missing-lock-timeout warning public.visits',
     ]);
   });
+
+  it('SQL file sections: the down statement is not in the up query string; goose sends each statement alone', async () => {
+    const goose = [
+      '-- +goose NO TRANSACTION',
+      '-- +goose Up',
+      '-- +goose StatementBegin',
+      'CREATE INDEX CONCURRENTLY notes_body ON notes (body);',
+      '-- +goose StatementEnd',
+      "SET lock_timeout = '5s';",
+      '-- +goose Down',
+      'DROP INDEX CONCURRENTLY notes_body;',
+    ].join('\n');
+    expect(extractFile('0001_x.sql', goose).statements.map((s) => [s.phase, s.batchSize])).toEqual([['up', 1], ['up', 1], ['down', 1]]);
+    expect(await findings('0001_x.sql', goose)).toEqual([]);
+    const dbmate = [
+      '-- migrate:up transaction:false',
+      'CREATE INDEX CONCURRENTLY notes_body ON notes (body);',
+      '-- migrate:down',
+      'DROP INDEX notes_body;',
+      "SET lock_timeout = '5s';",
+    ].join('\n');
+    expect(extractFile('0002_x.sql', dbmate).statements.map((s) => [s.phase, s.batchSize])).toEqual([['up', 1], ['down', 2], ['down', 2]]);
+  });
 });
+

@@ -68,11 +68,17 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
 
 /** `-- Up Migration` / `-- migrate:down` / `-- +goose Down` sections: the statements after each are of its phase. */
 function applySections(out: ExtractedFile, text: string): void {
-  const sections = sqlComments(text).map((c) => ({ at: c.start, phase: sectionComment(c.text) })).filter((c) => c.phase !== null);
+  const comments = sqlComments(text);
+  const sections = comments.map((c) => ({ at: c.start, phase: sectionComment(c.text) })).filter((c) => c.phase !== null);
   if (sections.length === 0) return;
   for (const s of out.statements) {
     const section = sections.filter((c) => c.at <= s.offset).pop();
     if (section?.phase) s.phase = section.phase;
+  }
+  // A runner sends one section at a time (never up with down); goose sends each statement on its own.
+  const goose = comments.some((c) => /^--\s*\+goose\s+(up|down)\b/i.test(c.text.trim()));
+  for (const s of out.statements) {
+    s.batchSize = goose ? 1 : out.statements.filter((o) => o.phase === s.phase && !o.via.endsWith('DO block')).length;
   }
   const at = lineIndex(text);
   for (const e of out.errors) {
