@@ -93,5 +93,26 @@ describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
     ].join('\n');
     expect(extractFile('0002_x.sql', dbmate).statements.map((s) => [s.phase, s.batchSize])).toEqual([['up', 1], ['down', 2], ['down', 2]]);
   });
+
+  it('optional SQL fragments (`${flag ? \'col,\' : \'\'}`) keep the statement readable, not a parse error', async () => {
+    const code = [
+      'export async function up(query) {',
+      "  const hasBody = await query.sequelize.query('SELECT 1');",
+      "  const tickValue = hasBody ? '-1,' : '0,';",
+      '  await query.sequelize.query(`',
+      '    INSERT INTO notes (',
+      "      id, ${hasBody ? 'body,' : ''}",
+      '      tick',
+      '    ) SELECT id, ${hasBody ? \'body,\' : \'\'} ${hasBody ? tickValue : \'\'} ${somethingElse ? unknownFragment : \'\'} tick FROM visits',
+      '  `);',
+      '}',
+    ].join('\n');
+    const f = extractFile('1700-fragments.ts', code);
+    expect(f.errors).toEqual([]);
+    expect(f.statements.map((s) => s.sql.replace(/\s+/g, ' ').trim())).toEqual([
+      'SELECT 1',
+      'INSERT INTO notes ( id, body, tick ) SELECT id, body, -1, tick FROM visits',
+    ]);
+  });
 });
 

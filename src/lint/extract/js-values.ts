@@ -84,8 +84,25 @@ export function resolveString(node: JsNode, constants: Constants, depth = 0): St
       return typeof v === 'string' ? { pieces: [{ text: v, src: null }], unresolved: 0 } : null;
     }
     case 'CallExpression': return resolveReturned(node, constants, depth);
+    case 'ConditionalExpression': return resolveOptional(node, constants, depth);
     default: return null;
   }
+}
+
+/**
+ * `${flag ? 'col,' : ''}`: an optional fragment whose condition is only known when the migration runs.
+ * The fragment is read as present (its SQL is what the statement can run), a branch that is unknown
+ * beside an empty one as absent; two known branches read as the first. Null when neither is known.
+ */
+function resolveOptional(node: JsNode, constants: Constants, depth: number): StringParts | null {
+  const known = (n: JsNode) => {
+    const r = resolveString(n, constants, depth + 1);
+    return r && r.unresolved === 0 ? { ...r, text: r.pieces.map((p) => p.text).join('') } : null;
+  };
+  const yes = known(node.consequent as JsNode);
+  const no = known(node.alternate as JsNode);
+  const chosen = yes && no ? (yes.text.trim() === '' ? no : yes) : yes?.text.trim() === '' ? yes : no?.text.trim() === '' ? no : null;
+  return chosen && { pieces: chosen.pieces, unresolved: 0 };
 }
 
 const FUNCTION_NODES = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
