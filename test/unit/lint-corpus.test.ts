@@ -114,5 +114,17 @@ describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
       'INSERT INTO notes ( id, body, tick ) SELECT id, body, -1, tick FROM visits',
     ]);
   });
+
+  it('UPDATE … FROM (sub-select) joined on columns reads the table by design, like a join to a table', async () => {
+    const join = [
+      'UPDATE notes n SET body = s.kind',
+      '  FROM (SELECT kind, min(id::text) AS first_id FROM visits GROUP BY kind) s',
+      '  WHERE n.body = s.first_id;',
+    ].join('\n');
+    expect(await findings('001.sql', join)).toEqual([]);
+    // A condition of the table's own, beside the join, is still a filter no index serves.
+    const filtered = `${join.slice(0, -1)} AND n.tick > 5 AND n.body = 'x';`;
+    expect(await findings('002.sql', filtered)).toEqual(['1 unindexed-filter error public.notes']);
+  });
 });
 
