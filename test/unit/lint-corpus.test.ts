@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadSqlParser } from '../../src/plan/expr.js';
 import { extractFile } from '../../src/lint/extract/index.js';
@@ -125,6 +128,34 @@ describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
     // A condition of the table's own, beside the join, is still a filter no index serves.
     const filtered = `${join.slice(0, -1)} AND n.tick > 5 AND n.body = 'x';`;
     expect(await findings('002.sql', filtered)).toEqual(['1 unindexed-filter error public.notes']);
+  });
+
+  it('a folder of Prisma (`<name>/migration.sql`) and golang-migrate (`.up.sql` / `.down.sql`) migrations: all read, in order, down as down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sl-lint-layout-'));
+    try {
+      const file = (rel: string, text: string) => { mkdirSync(join(dir, rel, '..'), { recursive: true }); writeFileSync(join(dir, rel), text); };
+      file('prisma/20240101_add/migration.sql', 'CREATE INDEX notes_body ON notes (body);\n');
+      file('prisma/20240202_drop/migration.sql', 'DROP INDEX notes_body;\n');
+      file('prisma/migration_lock.toml', 'provider = "postgresql"\n');
+      file('golang/000001_body.up.sql', 'CREATE INDEX CONCURRENTLY notes_body ON notes (body);\n');
+      file('golang/000001_body.down.sql', 'DROP INDEX CONCURRENTLY notes_body;\n');
+      file('golang/000002_big.up.sql', "UPDATE notes SET body = 'x';\n");
+      const prisma = await lintMigrations([join(dir, 'prisma')], BASE);
+      expect(prisma.files.map((f) => f.slice(dir.length))).toEqual(['/prisma/20240101_add/migration.sql', '/prisma/20240202_drop/migration.sql']);
+      // The index the first migration builds is the one the second drops (the schema followed the order).
+      expect(prisma.findings.map((f) => `${f.file.slice(dir.length)} ${f.rule} ${f.level}`)).toEqual([
+        '/prisma/20240101_add/migration.sql non-concurrent-index error',
+        '/prisma/20240202_drop/migration.sql non-concurrent-index error',
+        '/prisma/20240202_drop/migration.sql missing-lock-timeout warning',
+      ]);
+      const golang = await lintMigrations([join(dir, 'golang')], BASE);
+      expect(golang.files.map((f) => f.slice(dir.length))).toEqual(['/golang/000001_body.up.sql', '/golang/000001_body.down.sql', '/golang/000002_big.up.sql']);
+      expect(golang.findings.map((f) => `${f.file.slice(dir.length)} ${f.phase} ${f.rule}`)).toEqual([
+        '/golang/000002_big.up.sql up full-table-rewrite',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -39,7 +39,7 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   const out: ExtractedFile = { file, statements: [], ignores: [], transaction: { inTransaction: null, source: '' }, rebuilds: [], errors: [] };
   const assumed = options.assumeInTransaction ?? null;
   if (file.endsWith('.sql')) {
-    const marker = addSql(out, at, new MappedSql([{ text: withoutPsqlMetaCommands(text), src: 0 }]), { phase: 'file', via: 'sql file', call: 0, translated: false });
+    const marker = addSql(out, at, new MappedSql([{ text: withoutPsqlMetaCommands(text), src: 0 }]), { phase: sqlFilePhase(file), via: 'sql file', call: 0, translated: false });
     applySections(out, text);
     out.transaction = transactionContext(marker, 'sql', assumed);
     return out;
@@ -64,6 +64,12 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   out.transaction = transactionContext(marker, js.runner, assumed);
   for (const phase of js.libraryRebuilds) out.rebuilds.push({ phase, types: ['*'] });
   return out;
+}
+
+/** A file that is one direction of a migration: golang-migrate's `1_x.down.sql`, diesel's `<name>/down.sql`. */
+function sqlFilePhase(file: string): MigrationPhase {
+  const m = /(?:^|[./\\])(up|down)\.sql$/.exec(file);
+  return m ? m[1] as MigrationPhase : 'file';
 }
 
 /** `-- Up Migration` / `-- migrate:down` / `-- +goose Down` sections: the statements after each are of its phase. */
