@@ -157,5 +157,25 @@ describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a loop over a spread copy of a constant list (`[...LIST]`) runs once per element', () => {
+    const code = [
+      "const TABLES = [{ name: 'notes' }, { name: 'visits' }];",
+      'export default {',
+      '  down: async (query) => {',
+      '    const copy = [...TABLES];',
+      '    copy.reverse();',
+      '    for (const t of copy) {',
+      '      await query.sequelize.query(`ALTER TABLE ${t.name} DROP COLUMN extra`);',
+      '    }',
+      '  },',
+      '};',
+    ].join('\n');
+    const f = extractFile('1700-spread.js', code);
+    expect(f.statements.map((s) => [s.phase, s.sql])).toEqual([
+      ['down', 'ALTER TABLE notes DROP COLUMN extra'],
+      ['down', 'ALTER TABLE visits DROP COLUMN extra'],
+    ]);
+  });
 });
 

@@ -175,7 +175,7 @@ export function evaluate(node: JsNode | null | undefined, constants: Constants, 
       return init ? evaluate(init, constants, depth + 1) : UNKNOWN;
     }
     case 'TSAsExpression': case 'TSNonNullExpression': case 'ParenthesizedExpression': return evaluate(node.expression as JsNode, constants, depth + 1);
-    case 'ArrayExpression': return (node.elements as (JsNode | null)[]).map((e) => evaluate(e, constants, depth + 1));
+    case 'ArrayExpression': return evaluateArray(node, constants, depth);
     case 'ObjectExpression': return evaluateObject(node, constants, depth);
     case 'MemberExpression': return evaluateMember(node, constants, depth);
     case 'CallExpression': return evaluateCall(node, constants, depth);
@@ -185,6 +185,18 @@ export function evaluate(node: JsNode | null | undefined, constants: Constants, 
     }
     default: return UNKNOWN;
   }
+}
+
+/** `[a, b]`, and `[...LIST, c]` with LIST a known array (a copy of a constant list, as `reverse()` needs). */
+function evaluateArray(node: JsNode, constants: Constants, depth: number): JsValue {
+  const out: JsValue[] = [];
+  for (const e of node.elements as (JsNode | null)[]) {
+    if (e?.type !== 'SpreadElement') { out.push(evaluate(e, constants, depth + 1)); continue; }
+    const inner = evaluate(e.argument as JsNode, constants, depth + 1);
+    if (!Array.isArray(inner)) return UNKNOWN;
+    out.push(...inner);
+  }
+  return out;
 }
 
 function evaluateObject(node: JsNode, constants: Constants, depth: number): JsValue {
