@@ -177,5 +177,15 @@ describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
       ['down', 'ALTER TABLE visits DROP COLUMN extra'],
     ]);
   });
+
+  it('ALTER COLUMN TYPE … USING the column cast to its own target type changes no value: no rewrite when the type change needs none', async () => {
+    const same = 'ALTER TABLE notes ALTER COLUMN body TYPE text USING (body::text);';
+    expect(await findings('001.sql', `SET lock_timeout = '1s';\n${same}`)).toEqual([]);
+    const plain = 'ALTER TABLE notes ALTER COLUMN body TYPE text USING body;';
+    expect(await findings('002.sql', `SET lock_timeout = '1s';\n${plain}`)).toEqual([]);
+    // A USING that computes a value does rewrite, whatever the types.
+    const computed = 'ALTER TABLE notes ALTER COLUMN body TYPE text USING (lower(body));';
+    expect(await findings('003.sql', `SET lock_timeout = '1s';\n${computed}`)).toEqual(['2 full-table-rewrite error public.notes']);
+  });
 });
 
