@@ -187,5 +187,21 @@ describe('lint on shapes found in real migrations', { timeout: 60_000 }, () => {
     const computed = 'ALTER TABLE notes ALTER COLUMN body TYPE text USING (lower(body));';
     expect(await findings('003.sql', `SET lock_timeout = '1s';\n${computed}`)).toEqual(['2 full-table-rewrite error public.notes']);
   });
+
+  it('Sequelize changeColumn to an ENUM: the column becomes enum_<table>_<column> (a rewrite from text, none when it already is)', async () => {
+    const code = (table: string) => [
+      "const Sequelize = require('sequelize');",
+      'export default {',
+      "  up: async (query) => { await query.sequelize.query(\"SET lock_timeout = '1s'\");",
+      `    await query.changeColumn('${table}', 'kind', { type: Sequelize.ENUM('a', 'b'), allowNull: true }); },`,
+      '};',
+    ].join('\n');
+    const f = extractFile('1700-enum.js', code('visits'));
+    expect(f.statements.at(-1)?.sql).toBe('ALTER TABLE "visits" ALTER COLUMN "kind" TYPE "enum_visits_kind" USING ("kind"::"enum_visits_kind")');
+    expect(await findings('1700-enum.js', code('visits'))).toEqual(['4 full-table-rewrite error public.visits']);
+    const schemaSql = `CREATE TYPE public.enum_visits_kind AS ENUM ('a', 'b');\nCREATE TABLE public.visits (id uuid PRIMARY KEY, kind public.enum_visits_kind);`;
+    const r = await lintMigrations([{ path: '1700-enum.js', text: code('visits') }], { ...BASE, schemaSql });
+    expect(r.findings).toEqual([]);
+  });
 });
 
