@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { withClient, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
 import { estimateIndex } from '../inspect/estimate.js';
@@ -116,7 +116,33 @@ async function measureIndexBuilds(db: Database, files: ExtractedFile[], sizes: S
   return out;
 }
 
-/** Files and folders (their migration files, not recursive) as sources, sorted by file name. */
+/** Files a migration folder holds: its migration files, and one level down Prisma's / diesel's `<name>/migration.sql`, `up.sql`, `down.sql`. */
+function folderFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isFile() && MIGRATION_EXTENSIONS.includes(extname(entry.name)) && !entry.name.endsWith('.d.ts')) out.push(p);
+    else if (entry.isDirectory() && !entry.name.startsWith('.') && entry.name !== 'node_modules') {
+      out.push(...readdirSync(p).filter((n) => SUBFOLDER_MIGRATIONS.includes(n)).map((n) => join(p, n)));
+    }
+  }
+  return out;
+}
+
+const SUBFOLDER_MIGRATIONS = ['migration.sql', 'up.sql', 'down.sql'];
+
+/**
+ * The order a runner applies files in: by file name, a migration in its own folder by the folder's name,
+ * and a migration's `down` file right after its `up` (golang-migrate's `1_x.up.sql`, `1_x.down.sql`).
+ */
+function orderKey(path: string): [string, number] {
+  const name = basename(path);
+  if (SUBFOLDER_MIGRATIONS.includes(name)) return [basename(dirname(path)), name === 'down.sql' ? 1 : 0];
+  const m = /^(.*)\.(up|down)\.sql$/.exec(name);
+  return m ? [m[1]!, m[2] === 'down' ? 1 : 0] : [name, 0];
+}
+
+/** Files and folders as sources, in the order a runner applies them. */
 function readSources(files: readonly (string | MigrationSource)[]): MigrationSource[] {
   const out: MigrationSource[] = [];
   const missing: string[] = [];
@@ -124,13 +150,14 @@ function readSources(files: readonly (string | MigrationSource)[]): MigrationSou
     if (typeof f !== 'string') { out.push(f); continue; }
     let st;
     try { st = statSync(f); } catch { missing.push(f); continue; }
-    const paths = st.isDirectory()
-      ? readdirSync(f).filter((n) => MIGRATION_EXTENSIONS.includes(extname(n)) && !n.endsWith('.d.ts')).map((n) => join(f, n))
-      : [f];
-    for (const p of paths) out.push({ path: p, text: readFileSync(p, 'utf8') });
+    for (const p of st.isDirectory() ? folderFiles(f) : [f]) out.push({ path: p, text: readFileSync(p, 'utf8') });
   }
   if (missing.length) throw new ConfigError('missing_file', `no such file or folder: ${missing.join(', ')}`, { missing });
-  return out.sort((a, b) => basename(a.path).localeCompare(basename(b.path)) || a.path.localeCompare(b.path));
+  return out.sort((a, b) => {
+    const [ka, ra] = orderKey(a.path);
+    const [kb, rb] = orderKey(b.path);
+    return ka.localeCompare(kb) || ra - rb || a.path.localeCompare(b.path);
+  });
 }
 
 async function startingPoint(options: LintOptions): Promise<{ model: SchemaModel; sizes: SizeMap; schemaSource: string | null; sizeSources: string[]; notes: string[] }> {

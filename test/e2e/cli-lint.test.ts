@@ -163,6 +163,15 @@ describe.runIf(cliBuilt() && hasServer())('sync-lookup lint', () => {
     expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: 'invalid_config' } });
     expect(JSON.stringify(JSON.parse(bad.stdout))).toMatch(/rules.*large_table_rows|largeTableRows/);
     await rm(one, { recursive: true, force: true });
+    // An unparsable file exits 2, naming file, line and the parser's message; the other files are still linted.
+    const mixed = await mkdtemp(path.join(tmpdir(), 'sl-lint-mixed-'));
+    await writeFile(path.join(mixed, '001.sql'), 'SELECT 1;\nALTER TABLE t ADD INDEX i USING BTREE (a);\n');
+    await writeFile(path.join(mixed, '002.sql'), "DELETE FROM sync_lookup WHERE record_type = 'x';\n");
+    const unparsable = await runCli(['lint', mixed, '--schema', SCHEMA, '--assume-rows', 'sync_lookup=58M']);
+    expect(unparsable.code).toBe(2);
+    expect(unparsable.stdout).toMatch(/001\.sql:2:\d+: error parse-error: .*syntax error at or near "USING"/);
+    expect(unparsable.stdout).toMatch(/002\.sql:1:1: error unindexed-filter/);
+    await rm(mixed, { recursive: true, force: true });
     const missing = await runCli(['lint', path.join(dir, 'nope.sql'), '--json']);
     expect(missing.code).toBe(2);
     expect(JSON.parse(missing.stdout)).toMatchObject({ error: { code: 'missing_file' } });

@@ -82,7 +82,8 @@ export function registerLint(program: Command): void {
           if (text) process.stdout.write(`${text}\n`);
         } else if (format === 'json') process.stdout.write(`${JSON.stringify(toSnakeCaseJson(result))}\n`);
         else ctx.out.result(result, renderText);
-        return result.errors > 0 ? 3 : 0;
+        // An unparsable migration is bad input (exit 2), after the other files were linted and shown.
+        return result.findings.some((f) => f.rule === 'parse-error') ? 2 : result.errors > 0 ? 3 : 0;
       } finally {
         await db?.close();
       }

@@ -39,7 +39,7 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   const out: ExtractedFile = { file, statements: [], ignores: [], transaction: { inTransaction: null, source: '' }, rebuilds: [], errors: [] };
   const assumed = options.assumeInTransaction ?? null;
   if (file.endsWith('.sql')) {
-    const marker = addSql(out, at, new MappedSql([{ text: withoutPsqlMetaCommands(text), src: 0 }]), { phase: 'file', via: 'sql file', call: 0, translated: false });
+    const marker = addSql(out, at, new MappedSql([{ text: withoutPsqlMetaCommands(text), src: 0 }]), { phase: sqlFilePhase(file), via: 'sql file', call: 0, translated: false });
     applySections(out, text);
     out.transaction = transactionContext(marker, 'sql', assumed);
     return out;
@@ -66,13 +66,25 @@ export function extractFile(file: string, text: string, options: { assumeInTrans
   return out;
 }
 
+/** A file that is one direction of a migration: golang-migrate's `1_x.down.sql`, diesel's `<name>/down.sql`. */
+function sqlFilePhase(file: string): MigrationPhase {
+  const m = /(?:^|[./\\])(up|down)\.sql$/.exec(file);
+  return m ? m[1] as MigrationPhase : 'file';
+}
+
 /** `-- Up Migration` / `-- migrate:down` / `-- +goose Down` sections: the statements after each are of its phase. */
 function applySections(out: ExtractedFile, text: string): void {
-  const sections = sqlComments(text).map((c) => ({ at: c.start, phase: sectionComment(c.text) })).filter((c) => c.phase !== null);
+  const comments = sqlComments(text);
+  const sections = comments.map((c) => ({ at: c.start, phase: sectionComment(c.text) })).filter((c) => c.phase !== null);
   if (sections.length === 0) return;
   for (const s of out.statements) {
     const section = sections.filter((c) => c.at <= s.offset).pop();
     if (section?.phase) s.phase = section.phase;
+  }
+  // A runner sends one section at a time (never up with down); goose sends each statement on its own.
+  const goose = comments.some((c) => /^--\s*\+goose\s+(up|down)\b/i.test(c.text.trim()));
+  for (const s of out.statements) {
+    s.batchSize = goose ? 1 : out.statements.filter((o) => o.phase === s.phase && !o.via.endsWith('DO block')).length;
   }
   const at = lineIndex(text);
   for (const e of out.errors) {

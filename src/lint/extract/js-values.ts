@@ -32,6 +32,11 @@ export function collectConstants(program: JsNode): Constants {
   const walk = (n: unknown): void => {
     if (Array.isArray(n)) { n.forEach(walk); return; }
     if (!isNode(n)) return;
+    // A function declaration is read like a constant: its returned string is the SQL at a call (see resolveString).
+    if (n.type === 'FunctionDeclaration' && isNode(n.id)) {
+      const name = n.id.name as string;
+      seen.set(name, seen.has(name) ? null : n);
+    }
     if (n.type === 'VariableDeclaration' && n.kind === 'const') {
       for (const d of n.declarations as JsNode[]) {
         const id = d.id as JsNode;
@@ -78,8 +83,53 @@ export function resolveString(node: JsNode, constants: Constants, depth = 0): St
       const v = evaluate(node, constants, depth + 1);
       return typeof v === 'string' ? { pieces: [{ text: v, src: null }], unresolved: 0 } : null;
     }
+    case 'CallExpression': return resolveReturned(node, constants, depth);
+    case 'ConditionalExpression': return resolveOptional(node, constants, depth);
     default: return null;
   }
+}
+
+/**
+ * `${flag ? 'col,' : ''}`: an optional fragment whose condition is only known when the migration runs.
+ * The fragment is read as present (its SQL is what the statement can run), a branch that is unknown
+ * beside an empty one as absent; two known branches read as the first. Null when neither is known.
+ */
+function resolveOptional(node: JsNode, constants: Constants, depth: number): StringParts | null {
+  const known = (n: JsNode) => {
+    const r = resolveString(n, constants, depth + 1);
+    return r && r.unresolved === 0 ? { ...r, text: r.pieces.map((p) => p.text).join('') } : null;
+  };
+  const yes = known(node.consequent as JsNode);
+  const no = known(node.alternate as JsNode);
+  const chosen = yes && no ? (yes.text.trim() === '' ? no : yes) : yes?.text.trim() === '' ? yes : no?.text.trim() === '' ? no : null;
+  return chosen && { pieces: chosen.pieces, unresolved: 0 };
+}
+
+const FUNCTION_NODES = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+
+/**
+ * `helper(a, b)` where `helper` is a function of the file that returns one string expression
+ * (`return \`ALTER TABLE ${table} …\``, or an arrow's expression body): that string, its parameters
+ * bound to the call's arguments as known here. Positions are dropped: the statement is located at the
+ * call that sends it, not inside the helper that several calls share.
+ */
+function resolveReturned(node: JsNode, constants: Constants, depth: number): StringParts | null {
+  const callee = node.callee as JsNode;
+  const fn = callee.type === 'Identifier' ? constants.get(callee.name as string) : undefined;
+  if (!fn || !FUNCTION_NODES.has(fn.type)) return null;
+  const body = fn.body as JsNode;
+  const statements = body.type === 'BlockStatement' ? body.body as JsNode[] : null;
+  const returned = statements ? (statements.length === 1 && statements[0]!.type === 'ReturnStatement' ? statements[0]!.argument as JsNode | null : null) : body;
+  if (!returned) return null;
+  const bound = new Map(constants);
+  (fn.params as JsNode[]).forEach((p, i) => {
+    if (p.type !== 'Identifier') return;
+    const value = evaluate((node.arguments as JsNode[])[i], constants, depth + 1);
+    if (value === UNKNOWN) bound.delete(p.name as string);
+    else bound.set(p.name as string, { type: 'JsValueLiteral', value });
+  });
+  const parts = resolveString(returned, bound, depth + 1);
+  return parts && { pieces: parts.pieces.map((p) => ({ ...p, src: null })), unresolved: parts.unresolved };
 }
 
 function placeholder(node: JsNode): StringParts {
@@ -125,7 +175,7 @@ export function evaluate(node: JsNode | null | undefined, constants: Constants, 
       return init ? evaluate(init, constants, depth + 1) : UNKNOWN;
     }
     case 'TSAsExpression': case 'TSNonNullExpression': case 'ParenthesizedExpression': return evaluate(node.expression as JsNode, constants, depth + 1);
-    case 'ArrayExpression': return (node.elements as (JsNode | null)[]).map((e) => evaluate(e, constants, depth + 1));
+    case 'ArrayExpression': return evaluateArray(node, constants, depth);
     case 'ObjectExpression': return evaluateObject(node, constants, depth);
     case 'MemberExpression': return evaluateMember(node, constants, depth);
     case 'CallExpression': return evaluateCall(node, constants, depth);
@@ -135,6 +185,18 @@ export function evaluate(node: JsNode | null | undefined, constants: Constants, 
     }
     default: return UNKNOWN;
   }
+}
+
+/** `[a, b]`, and `[...LIST, c]` with LIST a known array (a copy of a constant list, as `reverse()` needs). */
+function evaluateArray(node: JsNode, constants: Constants, depth: number): JsValue {
+  const out: JsValue[] = [];
+  for (const e of node.elements as (JsNode | null)[]) {
+    if (e?.type !== 'SpreadElement') { out.push(evaluate(e, constants, depth + 1)); continue; }
+    const inner = evaluate(e.argument as JsNode, constants, depth + 1);
+    if (!Array.isArray(inner)) return UNKNOWN;
+    out.push(...inner);
+  }
+  return out;
 }
 
 function evaluateObject(node: JsNode, constants: Constants, depth: number): JsValue {
@@ -172,6 +234,8 @@ function evaluateCall(node: JsNode, constants: Constants, depth: number): JsValu
     const name = (callee.property as JsNode).name as string;
     const base = evaluate(callee.object as JsNode, constants, depth + 1);
     if (isMarker(base) && base.marker === 'type') return { marker: 'type', name: base.name, args: [...base.args, ...args] };
+    // `LIST.concat(OTHER, …)` of constant lists, as a loop over several lists is written.
+    if (name === 'concat' && Array.isArray(base) && args.every((a) => a !== UNKNOWN)) return base.concat(...args);
     if (name === 'fn' || name === 'literal' || name === 'col') return { marker: name, name: typeof args[0] === 'string' ? args[0] : '', args: args.slice(1) };
     // node-pg-migrate's `pgm.func('now()')`: SQL written as is.
     if (name === 'func' && typeof args[0] === 'string') return { marker: 'literal', name: args[0], args: [] };

@@ -7,7 +7,7 @@ import { isMarker, type JsValue } from './js-values.js';
  */
 
 /** The `pgm` methods that are translated. */
-export const PGM_METHODS = new Set(['createIndex', 'addIndex', 'dropIndex', 'addColumns', 'addColumn', 'alterColumn', 'addConstraint', 'createConstraint', 'dropColumns', 'dropColumn']);
+export const PGM_METHODS = new Set(['createIndex', 'addIndex', 'dropIndex', 'addColumns', 'addColumn', 'alterColumn', 'addConstraint', 'createConstraint', 'dropColumns', 'dropColumn', 'createTable', 'dropTable']);
 
 type Obj = { [key: string]: JsValue };
 const isObj = (v: JsValue | undefined): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v) && !isMarker(v);
@@ -80,6 +80,10 @@ export function pgmSql(method: string, args: JsValue[]): string[] | null {
       const cols = columns(args[1]);
       return cols ? [`ALTER TABLE ${table} ${cols.map((c) => `DROP COLUMN ${quoteIdent(c)}`).join(', ')}`] : null;
     }
+    // A table made here is new and empty for the rest of the file (its own constraints and indexes are free).
+    case 'createTable':
+      return isObj(args[1]) ? [`CREATE TABLE ${table} (${Object.entries(args[1]).map(([c, spec]) => columnSql(c, spec)).join(', ')})`] : null;
+    case 'dropTable': return [`DROP TABLE ${table}`];
     case 'alterColumn': return alterColumnSql(table, args);
     case 'addConstraint': case 'createConstraint': return addConstraintSql(table, args);
     default: return null;

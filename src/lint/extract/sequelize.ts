@@ -128,7 +128,7 @@ export function queryInterfaceSql(method: string, args: JsValue[]): string[] | n
   const str = (v: JsValue | undefined) => (typeof v === 'string' ? v : null);
   switch (method) {
     case 'addColumn': return str(args[1]) ? [`ALTER TABLE ${table} ADD COLUMN ${columnSql(str(args[1])!, args[2] ?? null)}`] : null;
-    case 'changeColumn': return str(args[1]) ? changeColumnSql(table, str(args[1])!, args[2] ?? null) : null;
+    case 'changeColumn': return str(args[1]) ? changeColumnSql(table, str(args[1])!, args[2] ?? null, bareTableName(args[0] ?? null)) : null;
     case 'removeColumn': return str(args[1]) ? [`ALTER TABLE ${table} DROP COLUMN ${quoteIdent(str(args[1])!)}`] : null;
     case 'renameColumn': return str(args[1]) && str(args[2]) ? [`ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(str(args[1])!)} TO ${quoteIdent(str(args[2])!)}`] : null;
     case 'addIndex': return addIndexSql(table, args);
@@ -151,7 +151,7 @@ export function queryInterfaceSql(method: string, args: JsValue[]): string[] | n
 }
 
 /** Sequelize's PostgreSQL changeColumn: NOT NULL, default, then the type (always sent, even unchanged). */
-function changeColumnSql(table: string, column: string, attrs: JsValue): string[] {
+function changeColumnSql(table: string, column: string, attrs: JsValue, bare: string | null): string[] {
   const a: Obj = isObj(attrs) ? attrs : { type: attrs };
   const col = `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(column)}`;
   const out: string[] = [];
@@ -165,7 +165,17 @@ function changeColumnSql(table: string, column: string, attrs: JsValue): string[
   // a wrong guess would look like a type change.
   const type = a.type === undefined ? null : knownSqlType(a.type);
   if (type !== null) out.push(`${col} TYPE ${type}`);
+  // An ENUM's type is Sequelize's own `enum_<table>_<column>`, cast to with USING.
+  else if (isMarker(a.type ?? null) && (a.type as { name: string }).name === 'ENUM' && bare !== null) {
+    const enumType = quoteIdent(`enum_${bare}_${column}`);
+    out.push(`${col} TYPE ${enumType} USING (${quoteIdent(column)}::${enumType})`);
+  }
   return out;
+}
+
+/** `'notes'` or `{ tableName: 'notes' }`: the table's own name, unquoted. */
+function bareTableName(v: JsValue): string | null {
+  return typeof v === 'string' ? v : isObj(v) && typeof v.tableName === 'string' ? v.tableName : null;
 }
 
 function addIndexSql(table: string, args: JsValue[]): string[] | null {

@@ -90,7 +90,7 @@ function alterRewrites(ctx: RuleContext, n: Ast): RuleHit[] {
         // Sequelize's changeColumn restates the type every time: with the old type unknown, that says nothing.
         if (ctx.stmt.via.endsWith('.changeColumn()')) continue;
         if (s.state === 'large' || s.state === 'unknown') out.push(...hit(ctx, s, `ALTER COLUMN ${String(cmd.name)} TYPE ${to} rewrites the table unless the change is binary-compatible (the column's current type is unknown)`, null, 'warning'));
-      } else if (typeChangeRewrites(from, to, !!def.raw_default)) {
+      } else if (typeChangeRewrites(from, to, computedUsing(def.raw_default as Ast | undefined, String(cmd.name), to))) {
         out.push(...hit(ctx, s, `ALTER COLUMN ${String(cmd.name)} TYPE ${from} → ${to} rewrites every row under ACCESS EXCLUSIVE`,
           'add a new column, backfill it in batches, then swap names in a short transaction'));
       }
@@ -103,6 +103,18 @@ function alterRewrites(ctx: RuleContext, n: Ast): RuleHit[] {
     }
   }
   return out;
+}
+
+/**
+ * Whether a USING clause computes new values: `USING col` or `USING col::newtype` changes none (PostgreSQL
+ * then rewrites only when the type change itself needs it, as without USING).
+ */
+function computedUsing(using: Ast | undefined, column: string, to: string): boolean {
+  if (!using) return false;
+  const cast = using.TypeCast as { arg?: Ast; typeName?: Ast } | undefined;
+  if (cast?.typeName && typeText(cast.typeName) !== to) return true;
+  const ref = ((cast?.arg ?? using).ColumnRef as { fields?: { String?: { sval?: string } }[] } | undefined)?.fields;
+  return !(ref?.length === 1 && ref[0]!.String?.sval === column);
 }
 
 /** Why an added column rewrites the table (a volatile default, serial, identity, stored generated), or null. */

@@ -14,13 +14,18 @@ import type { Ast, RangeVar } from './context.js';
 /** A table a statement reads: the relation as written and the alias its columns are qualified with. */
 export interface ReadRelation { rel: RangeVar; alias: string }
 
-/** The relations of a FROM/USING list, and the join conditions (`JOIN … ON`) among them. */
-export function fromRelations(items: unknown[] | undefined): { relations: ReadRelation[]; quals: Ast[] } {
+/**
+ * The relations of a FROM/USING list, the join conditions (`JOIN … ON`) among them, and how many other
+ * row sources (sub-selects, set-returning functions) it joins: they are judged on their own.
+ */
+export function fromRelations(items: unknown[] | undefined): { relations: ReadRelation[]; quals: Ast[]; derived: number } {
   const relations: ReadRelation[] = [];
   const quals: Ast[] = [];
+  let derived = 0;
   const visit = (item: unknown) => {
     const n = item as Ast;
-    if (n.RangeVar) {
+    if (n.RangeSubselect || n.RangeFunction) derived++;
+    else if (n.RangeVar) {
       const rv = n.RangeVar as RangeVar;
       relations.push({ rel: rv, alias: rv.alias?.aliasname ?? rv.relname ?? '' });
     } else if (n.JoinExpr) {
@@ -31,7 +36,7 @@ export function fromRelations(items: unknown[] | undefined): { relations: ReadRe
     }
   };
   (items ?? []).forEach(visit);
-  return { relations, quals };
+  return { relations, quals, derived };
 }
 
 /**

@@ -8,7 +8,8 @@ import { formatDuration, levelFor, sized, sizeWords, walkNodes, type Ast, type R
  * rates, and the index that serves it.
  */
 
-interface Scan { verb: string; relations: ReadRelation[]; parts: Ast[]; limited: boolean }
+/** `joined`: the read joins other row sources (tables, sub-selects), so a relation may only be joined, not filtered. */
+interface Scan { verb: string; relations: ReadRelation[]; parts: Ast[]; limited: boolean; joined: boolean }
 
 /** Every filtered read in the statement, sub-selects included. */
 function scans(ast: Ast): Scan[] {
@@ -18,10 +19,13 @@ function scans(ast: Ast): Scan[] {
       const rv = n.relation as ReadRelation['rel'];
       const from = fromRelations((n.usingClause ?? n.fromClause) as unknown[] | undefined);
       const self = { rel: rv, alias: rv.alias?.aliasname ?? rv.relname ?? '' };
-      if (n.whereClause) out.push({ verb: type === 'DeleteStmt' ? 'DELETE' : 'UPDATE', relations: [self, ...from.relations], parts: [n.whereClause as Ast, ...from.quals], limited: false });
+      if (n.whereClause) {
+        out.push({ verb: type === 'DeleteStmt' ? 'DELETE' : 'UPDATE', relations: [self, ...from.relations], parts: [n.whereClause as Ast, ...from.quals],
+          limited: false, joined: from.relations.length + from.derived > 0 });
+      }
     } else if (type === 'SelectStmt' && n.whereClause) {
       const from = fromRelations(n.fromClause as unknown[] | undefined);
-      out.push({ verb: 'SELECT', relations: from.relations, parts: [n.whereClause as Ast, ...from.quals], limited: !!n.limitCount });
+      out.push({ verb: 'SELECT', relations: from.relations, parts: [n.whereClause as Ast, ...from.quals], limited: !!n.limitCount, joined: from.relations.length + from.derived > 1 });
     }
   });
   return out;
@@ -37,7 +41,7 @@ export function unindexedFilter(ctx: RuleContext): RuleHit[] {
       if (!s.table) continue;
       let level = levelFor(s);
       if (level === null || servingIndex(ctx.model, s.table, r.alias, scan.parts)) continue;
-      if (scan.relations.length > 1 && !hasOwnFilter(s.table, r.alias, scan.parts)) continue;
+      if (scan.joined && !hasOwnFilter(s.table, r.alias, scan.parts)) continue;
       if (scan.limited) level = 'warning';
       const rows = s.size?.rows ?? 0;
       const bytes = s.size?.bytes ?? 0;
