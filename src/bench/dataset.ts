@@ -3,10 +3,12 @@ import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { applySessionSettings, withTransaction, type Database, type Lease } from '../db/connection.js';
 import { toSyncLookupError } from '../db/errors.js';
-import { quoteIdent } from '../db/quote.js';
+import { quoteIdent, quoteQualified, type QualifiedName } from '../db/quote.js';
+import { typePartitions } from '../schema/partitioned.js';
 import { ModelRegistry, builtinRegistry, type ModelDefinition } from '../lookup/registry.js';
 import { createIndexSql } from '../db/index-ddl.js';
 import { LOOKUP_TABLE, RECORD_TYPE_INDEX, TICKS_TABLE } from '../schema/sync-lookup.js';
+import { CLOCK_TABLE } from '../schema/tool.js';
 import { BENCH_SCHEMA } from './target.js';
 
 /**
@@ -168,8 +170,14 @@ export async function saveTypeRows(data: BenchData, key: string, types: string[]
  */
 export async function restoreTypeRows(data: BenchData, key: string, types: string[]): Promise<number> {
   const { ms } = await timed(async () => {
-    const removed = await data.control.query(`delete from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [types]);
-    if (removed.rowCount) await vacuumLookup(data);
+    const own = data.layout === 'partitioned' ? await ownPartitions(data.control, types) : undefined;
+    if (own) {
+      // Each type has a partition of its own: empty it (the rows then fill it in the saved order, as seeded).
+      await data.control.query(`truncate ${own.map(quoteQualified).join(', ')}`);
+    } else {
+      const removed = await data.control.query(`delete from ${quoteIdent(LOOKUP_TABLE)} where record_type = any($1::text[])`, [types]);
+      if (removed.rowCount) await vacuumLookup(data);
+    }
     try {
       await data.control.query(`insert into ${quoteIdent(LOOKUP_TABLE)} overriding system value select * from ${savedTable(key)}`);
     } catch (err) {
@@ -178,6 +186,13 @@ export async function restoreTypeRows(data: BenchData, key: string, types: strin
     await analyzeLookup(data);
   });
   return ms;
+}
+
+/** The partitions holding exactly one of `types` each, or undefined when some type shares one. */
+async function ownPartitions(client: pg.ClientBase, types: string[]): Promise<QualifiedName[] | undefined> {
+  const parts = await typePartitions(client);
+  const own = types.map((t) => parts.find((p) => !p.isDefault && p.types.length === 1 && p.types[0] === t)?.table);
+  return own.every((x) => !!x) ? (own as QualifiedName[]) : undefined;
 }
 
 /** Rows of `types` in the lookup now. */
@@ -224,6 +239,43 @@ export async function copyLookup(from: Database, to: Database, options: { signal
     await c.query(`analyze ${quoteIdent(LOOKUP_TABLE)}, ${quoteIdent(TICKS_TABLE)}`);
   });
   return copied;
+}
+
+/**
+ * Copies source tables (public, same DDL on both sides) from one database to another with their ticks as they
+ * are (the tick triggers are disabled while the rows go in), and sets the target's clock to the source's: the
+ * partitioned dataset gets the sources of the types it resyncs this way.
+ *
+ * @example
+ * await copySourceTables(plain.db, partitioned.db, ['patient_program_registrations']);
+ */
+export async function copySourceTables(from: Database, to: Database, tables: readonly string[], options: { signal?: AbortSignal } = {}): Promise<void> {
+  for (const table of tables) {
+    const cols = await withClientOf(from, async (c) => {
+      const { rows } = await c.query<{ name: string }>(
+        `select attname as name from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = '' order by attnum`,
+        [quoteIdent(table)]);
+      return rows.map((r) => quoteIdent(r.name)).join(', ');
+    });
+    const src = await from.acquire();
+    const dst = await to.acquire();
+    try {
+      await applySessionSettings(dst.client, { purpose: 'bench-copy', lockTimeoutMs: 60_000 });
+      await dst.client.query(`alter table ${quoteIdent(table)} disable trigger user`);
+      const out = src.client.query(copyTo(`COPY ${quoteIdent(table)} (${cols}) TO STDOUT`));
+      const into = dst.client.query(copyFrom(`COPY ${quoteIdent(table)} (${cols}) FROM STDIN`));
+      await pipeline(out, into, ...(options.signal ? [{ signal: options.signal }] : []));
+      await dst.client.query(`alter table ${quoteIdent(table)} enable trigger user`);
+      await dst.client.query(`analyze ${quoteIdent(table)}`);
+    } catch (err) {
+      throw toSyncLookupError(err, { copying: table });
+    } finally {
+      await src.release();
+      await dst.release();
+    }
+  }
+  const tick = await withClientOf(from, async (c) => (await c.query<{ t: string }>(`select tick::text as t from ${CLOCK_TABLE}`)).rows[0]?.t ?? '0');
+  await withClientOf(to, (c) => c.query(`update ${CLOCK_TABLE} set tick = $1::bigint`, [tick]));
 }
 
 async function withClientOf<T>(db: Database, fn: (c: pg.ClientBase) => Promise<T>): Promise<T> {

@@ -20,8 +20,8 @@ function renderDemo(r: DemoResult & { reportPath: string }): string {
   const index = r.report.scenarios.find((s) => s.name === 'add-record-type-index');
   if (index) {
     lines.push('', `While the record_type index was built, the longest single write waited ` +
-      `${formatDuration(Number(index.extra.baseline_max_write_stall_ms ?? NaN))} with a plain CREATE INDEX and ` +
-      `${formatDuration(Number(index.extra.max_write_stall_ms ?? NaN))} with the concurrent build.`);
+      `${formatDuration(Number(index.baseline_longest_write_stall_ms ?? NaN))} with a plain CREATE INDEX and ` +
+      `${formatDuration(Number(index.longest_write_stall_ms ?? NaN))} with the concurrent build.`);
   }
   const fastest = r.report.scenarios.filter((s) => s.speedup !== null && s.name !== 'add-record-type-index');
   if (fastest.length) lines.push(`Speedups: ${fastest.map((s) => `${s.name} ${formatSpeedup(s.speedup)}`).join(', ')}.`);
