@@ -18,6 +18,8 @@ import { applySlopes, summarise, type Samples } from './summary.js';
 import { openBenchTarget, type BenchDatabase, type BenchTarget, type DatasetSpec } from './target.js';
 import type { BenchReport, MachineInfo, ScenarioResult } from './types.js';
 import { openWorkMeter, pagesHoldingRows, type WorkMeter } from './work.js';
+import { coldNote, openCold, type Cold } from './cold.js';
+import { projectResults } from './projection.js';
 
 /** Progress of a benchmark (the CLI renders it on stderr). */
 export type BenchEvent =
@@ -44,6 +46,10 @@ export interface BenchOptions {
   seed?: number;
   /** Reseed even when a bench database already holds the same data. */
   fresh?: boolean;
+  /** Project every scenario's time to this many rows (`projection` in the report); needs two or more sizes. */
+  projectRows?: number;
+  /** Empty PostgreSQL's buffers and the OS page cache before every timed run (see cold.ts). */
+  cold?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: BenchEvent) => void;
 }
@@ -139,9 +145,12 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     await target.close();
   }
   if (sizes.length > 1) applySlopes(results);
+  if (options.projectRows && sizes.length < 2) run.notes.push('--project needs two or more sizes (--rows a,b): no projection');
   return {
     postgres: run.postgres, machine: run.machine!, sizes, repeat, seed, started_at: new Date(started).toISOString(), duration_ms: Date.now() - started,
-    databases: [...target.used], scenarios: results, notes: run.notes,
+    databases: [...target.used], scenarios: results,
+    ...(options.projectRows && sizes.length > 1 ? { projection: projectResults(results, options.projectRows) } : {}),
+    notes: run.notes,
   };
 }
 
@@ -168,7 +177,7 @@ interface BenchRun {
 }
 
 type Layout = 'plain' | 'partitioned';
-interface OpenedDataset { d: BenchDatabase; data: BenchData; meter: WorkMeter; close(): Promise<void> }
+interface OpenedDataset { d: BenchDatabase; data: BenchData; meter: WorkMeter; cold?: Cold; close(): Promise<void> }
 type Datasets = Partial<Record<Layout, OpenedDataset | undefined>>;
 
 async function describeServer(run: BenchRun, client: BenchData['control']): Promise<void> {
@@ -250,7 +259,9 @@ async function openDataset(run: BenchRun, size: number, layout: Layout, datasets
     ? 'pages and WAL of each run from pg_stat_statements (statements of the simulated traffic left out)'
     : 'pg_stat_statements is not loaded on this server (shared_preload_libraries): pages are not counted (null), WAL is the WAL position diff';
   if (!run.notes.includes(note)) run.notes.push(note);
-  return { d, meter, ...opened };
+  const cold = options.cold ? await openCold(opened.data.control) : undefined;
+  if (cold && !run.notes.includes(coldNote(cold.method))) run.notes.push(coldNote(cold.method));
+  return { d, meter, ...(cold ? { cold } : {}), ...opened };
 }
 
 /** Runs each scenario's forms in the order that needs the fewest index builds; a failing one is noted and left out. */
@@ -261,10 +272,10 @@ async function runScenarios(run: BenchRun, label: string, scenarios: Scenario[],
   const order = runOrder(scenarios);
   for (const [i, item] of order.entries()) {
     const layout = item.variant.dataset ?? 'plain';
-    const { data, meter } = datasets[layout]!;
+    const { data, meter, cold } = datasets[layout]!;
     run.emit({ type: 'info', text: `[${label}] ${item.scenario.name}, ${item.form === 'original' ? 'original form' : 'ours'} (${i + 1}/${order.length})` });
     try {
-      samples.set(`${item.scenario.name}/${item.form}`, await runForm(run, item, data, meter));
+      samples.set(`${item.scenario.name}/${item.form}`, await runForm(run, item, data, meter, cold));
     } catch (err) {
       if (run.options.signal?.aborted || err instanceof CancelledError) throw err;
       // One broken scenario must not cost the whole run: say so, put the data back, go on.
@@ -280,7 +291,7 @@ async function runScenarios(run: BenchRun, label: string, scenarios: Scenario[],
 }
 
 /** One form of one scenario, `repeat` timed runs, each from a checkpoint and followed by the restore. */
-async function runForm(run: BenchRun, item: Planned, data: BenchData, meter: WorkMeter): Promise<Samples> {
+async function runForm(run: BenchRun, item: Planned, data: BenchData, meter: WorkMeter, cold?: Cold): Promise<Samples> {
   const s: Samples = { plan: null, runs: [], vacuumMs: [], restoreMs: [] };
   if (item.variant.index !== 'any') await setRecordTypeIndex(data, item.variant.index);
   await item.variant.prepare?.(data);
@@ -294,6 +305,7 @@ async function runForm(run: BenchRun, item: Planned, data: BenchData, meter: Wor
     // minutes: the first change to each page then writes its full-page image to WAL, in both forms.
     // Without it the restore before the run has already paid that, and has left the pages cached.
     await checkpoint(data, run.notes);
+    await cold?.evict();
     await meter.start();
     const outcome = await item.variant.run(data, i);
     outcome.work = await meter.stop();

@@ -1,4 +1,5 @@
 import type { ScenarioName } from './options.js';
+import type { Projection } from './projection.js';
 
 /** A JSON-safe scenario-specific figure (`extra` of a scenario result). */
 export type ExtraValue = number | string | boolean | null | number[];
@@ -87,6 +88,8 @@ export interface BenchReport {
   /** Databases the benchmark worked in (bench-owned, see docs/bench.md). */
   databases: string[];
   scenarios: ScenarioResult[];
+  /** `bench --project SIZE`: each scenario's time predicted at SIZE from the sizes that ran (a projection, labelled as one). */
+  projection?: Projection;
   /** Notes worth reading beside the figures (e.g. a scenario that could not run and why). */
   notes: string[];
 }

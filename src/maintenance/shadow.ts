@@ -69,6 +69,8 @@ async function createShadow(h: JobHandle, shadow: QualifiedName, part: TypeParti
   const c = h.session.client;
   await c.query(SHADOW_SQL.create(shadow, part.table));
   await c.query(`COMMENT ON TABLE ${quoteQualified(shadow)} IS ${quoteLiteral(SHADOW_COMMENT)}`);
+  // The partition carries no such constraint after a swap (dropped below), but an older run's may have kept one.
+  await c.query(`ALTER TABLE ${quoteQualified(shadow)} DROP CONSTRAINT IF EXISTS sync_lookup_shadow_type`);
   await c.query(SHADOW_SQL.check(shadow, type));
   const { rows } = await c.query<IndexDef>(SHADOW_SQL.indexes, [quoteQualified(shadow)]);
   for (const r of rows) {
@@ -98,6 +100,8 @@ async function swap(h: JobHandle, shadow: QualifiedName, part: TypePartition, ty
     await c.query(`ALTER TABLE ${quoteQualified(shadow)} RENAME TO ${quoteIdent(part.table.name)}`);
     await c.query(`COMMENT ON TABLE ${quoteQualified(part.table)} IS NULL`);
     await c.query(SHADOW_SQL.attach(part.table, type));
+    // Its work is done (ATTACH skipped the validation scan); the partition bound says the same from now on.
+    await c.query(`ALTER TABLE ${quoteQualified(part.table)} DROP CONSTRAINT sync_lookup_shadow_type`);
     // The new partition's indexes take the old ones' names (matched by the parent index each is attached to).
     for (const [parent, name] of await attachedIndexNames(h, part.table)) {
       const old = oldNames.get(parent);
