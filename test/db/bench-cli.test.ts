@@ -126,7 +126,31 @@ describe.runIf(hasServer() && cliBuilt())('bench end to end at 20 k rows', () =>
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('reusing 20k rows');
     expect(again.stdout).toMatch(/^operation\s+rows\s+original\s+ours\s+speedup/m);
-  });
+  }, 400_000);
+
+  it('--cold empties the caches before every run and says how; --project fits two sizes and labels the result', async () => {
+    const t = await createTestDatabase();
+    afterAll(() => dropBenchDatabases(t.url));
+    const r = await runCli(['bench', '--rows', '20k,30k', '--repeat', '1', '--scenarios', 'purge-type-partitioned,backfill-initial-tick',
+      '--cold', '--project', '58m', '--json'], { DATABASE_URL: t.url });
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as BenchReport;
+    // This machine lets root drop the page cache; the test servers are PostgreSQL 18 (evict_all) and 15 (no evict functions).
+    const cold = report.notes.find((n) => n.startsWith('--cold:'));
+    expect(cold).toMatch(/shared buffers (evicted with pg_buffercache_evict(_all)?\(\)|NOT evicted)/);
+    expect(cold).toMatch(/OS page cache (dropped|NOT dropped)|evicted from the OS page cache one by one/);
+    expect(report.projection!.size).toBe(58_000_000);
+    expect(report.projection!.note).toMatch(/^a projection, not a measurement/);
+    expect(report.projection!.scenarios.map((s) => s.name)).toEqual(['purge-type-partitioned', 'backfill-initial-tick']);
+    for (const s of report.projection!.scenarios) {
+      expect(s.ms, s.name).toBeGreaterThan(0);
+      expect(s.fit_error, s.name).toEqual(expect.any(Number));
+      expect(s.inputs.sizes).toHaveLength(2);
+    }
+    // The partition's TRUNCATE reports its rows from the statistics: the restored, analyzed partition's exact count here.
+    const part = report.scenarios.filter((s) => s.name === 'purge-type-partitioned');
+    for (const s of part) expect(s.rows_affected).toBe(s.extra.baseline_rows_affected);
+  }, 300_000);
 
   it('refuses a database holding data of its own unless --force, and never touches it', async () => {
     const t = await createTestDatabase();
