@@ -2,7 +2,7 @@ import { databaseFromUrl } from '../db/connection.js';
 import { toSyncLookupError } from '../db/errors.js';
 import { runDoctor } from '../inspect/doctor.js';
 import { escapeXml } from './chart.js';
-import { DEMO_SCENARIOS } from './options.js';
+import { DEMO_SCENARIOS, MIN_BENCH_ROWS } from './options.js';
 import { runBench, type BenchEvent } from './runner.js';
 import type { BenchReport } from './types.js';
 
@@ -43,7 +43,17 @@ export interface DemoResult {
 export const DEMO_ROWS = 1_000_000;
 
 /**
- * Runs the demo: seeds (or reuses) a bench-owned database of `rows` lookup rows, runs each of the seed's
+ * The demo's two table sizes: a quarter of `rows` and `rows` (the charts need more than one point).
+ *
+ * @example
+ * demoSizes(1_000_000) // [250000, 1000000]
+ */
+export function demoSizes(rows: number): number[] {
+  return [Math.max(MIN_BENCH_ROWS, Math.round(rows / 4 / 1000) * 1000), rows].filter((n, i, all) => all.indexOf(n) === i);
+}
+
+/**
+ * Runs the demo: seeds (or reuses) bench-owned databases of a quarter of `rows` and of `rows` lookup rows, runs each of the seed's
  * slow operations in its original form and ours, then asks `doctor` about the table.
  *
  * @example
@@ -51,7 +61,7 @@ export const DEMO_ROWS = 1_000_000;
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const report = await runBench({
-    url: options.url, external: options.external, sizes: [options.rows ?? DEMO_ROWS], scenarios: DEMO_SCENARIOS,
+    url: options.url, external: options.external, sizes: demoSizes(options.rows ?? DEMO_ROWS), scenarios: DEMO_SCENARIOS,
     repeat: options.repeat ?? 3, seed: options.seed ?? 1,
     ...(options.force ? { force: true } : {}), ...(options.databasePrefix ? { databasePrefix: options.databasePrefix } : {}),
     ...(options.signal ? { signal: options.signal } : {}), ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -59,7 +69,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let doctor: DemoResult['doctor'] = [];
   let doctorError: string | null = null;
   let doctorCounts: DemoResult['doctorCounts'] = { error: 0, warning: 0, info: 0 };
-  const name = report.databases[0];
+  const name = report.databases[report.databases.length - 1];
   if (name) {
     options.onEvent?.({ type: 'info', text: `asking doctor about ${name} …` });
     const u = new URL(options.url);

@@ -7,12 +7,14 @@ import { ConfigError } from '../db/errors.js';
  * partitioned layout and the purge of a type whose size stays fixed while the table grows (the growth check).
  */
 export const SCENARIO_NAMES = [
+  'upgrade',
   'purge-type',
   'purge-type-partitioned',
   'archive-type-partitioned',
   'convert',
   'purge-fixed-type',
   'resync-types',
+  'resync-types-partitioned',
   'rebuild-type',
   'backfill-initial-tick',
   'add-record-type-index',
@@ -27,7 +29,7 @@ export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** The seed's slow operations, the ones `sync-lookup demo` shows side by side. */
 export const DEMO_SCENARIOS: readonly ScenarioName[] = [
-  'purge-type', 'resync-types', 'rebuild-type', 'backfill-initial-tick', 'add-record-type-index',
+  'upgrade', 'purge-type', 'resync-types', 'rebuild-type', 'backfill-initial-tick', 'add-record-type-index',
 ];
 
 /** Smallest table the scenarios make sense on (a ~1 % type must still have rows). */

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PALETTE, barChartSvg, escapeXml, lineChartSvg } from './chart.js';
 import { formatRowCount } from './options.js';
+import { renderHtml } from './html.js';
 import type { BenchReport, ExtraValue, ScenarioResult } from './types.js';
 
 /**
@@ -53,6 +54,9 @@ function extraSummary(r: ScenarioResult): string {
   return Object.entries(r.extra).filter(([, v]) => !Array.isArray(v)).map(([k, v]) => formatExtra(k, v)).join(', ');
 }
 
+const count = (n: number | null | undefined) => (n === null || n === undefined ? '–' : n.toLocaleString('en-US'));
+const megabytes = (n: number | null | undefined) => (n === null || n === undefined ? '–' : `${(n / 2 ** 20).toFixed(1)} MB`);
+
 const mdCell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /**
@@ -68,12 +72,20 @@ export function renderMarkdown(report: BenchReport): string {
     `PostgreSQL ${report.postgres}; ${report.machine.cpus} × ${report.machine.cpu_model}, ${Math.round(report.machine.memory_bytes / 2 ** 30)} GB RAM; ` +
       `sizes ${report.sizes.map(formatRowCount).join(', ')}; median of ${report.repeat} run(s) each; seed ${report.seed}.`,
     '',
-    '| scenario | rows | original | ours | speedup | rows affected | extra |',
-    '|---|---:|---:|---:|---:|---:|---|',
+    '| scenario | rows | original | ours | speedup | pages read (original → ours) | pages holding the rows | WAL (original → ours) | rows affected | extra |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...report.scenarios.map((r) =>
       `| ${r.name} | ${r.rows.toLocaleString('en-US')} | ${formatDuration(r.baseline_ms)} | ${formatDuration(r.ms)} | ` +
-      `${formatSpeedup(r.speedup)} | ${r.rows_affected === null ? '–' : r.rows_affected.toLocaleString('en-US')} | ${mdCell(extraSummary(r))} |`),
+      `${formatSpeedup(r.speedup)} | ${count(r.baseline_pages_read)} → ${count(r.pages_read)} | ${count(r.pages_holding_rows)} | ` +
+      `${megabytes(r.baseline_wal_bytes)} → ${megabytes(r.wal_bytes)} | ` +
+      `${count(r.rows_affected)} | ${mdCell(extraSummary(r))} |`),
   ];
+  if (report.projection) {
+    lines.push('', `## Projection to ${formatRowCount(report.projection.size)} rows`, '', report.projection.note, '',
+      '| scenario | original | ours | fit error (original, ours) |', '|---|---:|---:|---:|',
+      ...report.projection.scenarios.map((p) => `| ${p.name} | ${formatDuration(p.baseline_ms)} | ${formatDuration(p.ms)} | ` +
+        `${p.baseline_fit_error ?? '–'}, ${p.fit_error ?? '–'} |`));
+  }
   if (report.sizes.length > 1) {
     lines.push('', '## Growth (log-log slope of time against rows: 1 = linear in the table, 0 = flat)', '',
       '| scenario | original slope | our slope |', '|---|---:|---:|');
@@ -174,57 +186,8 @@ export function timeGridSvg(report: BenchReport, columns = 3): string {
     `<title>sync-lookup bench: median time against table size, original and sync-lookup</title>`, ...parts, '</svg>'].join('\n');
 }
 
-/**
- * A self-contained HTML report: the table, the charts inline, plans in words, the machine.
- *
- * @example
- * await writeFile('index.html', renderHtml(report, { title: 'sync-lookup bench' }));
- */
-export function renderHtml(report: BenchReport, options: { title?: string; intro?: string; footer?: string } = {}): string {
-  const title = options.title ?? 'sync-lookup bench';
-  const names = [...new Set(report.scenarios.map((r) => r.name))];
-  const rows = report.scenarios.map((r) => `<tr><td>${escapeXml(r.name)}<br><small>${escapeXml(r.title)}</small></td>` +
-    `<td class="n">${r.rows.toLocaleString('en-US')}</td><td class="n">${formatDuration(r.baseline_ms)}</td>` +
-    `<td class="n">${formatDuration(r.ms)}</td><td class="n"><b>${formatSpeedup(r.speedup)}</b></td>` +
-    `<td class="n">${r.rows_affected === null ? '–' : r.rows_affected.toLocaleString('en-US')}</td>` +
-    `<td>${escapeXml(r.baseline_plan ?? '–')}</td><td>${escapeXml(r.plan ?? '–')}</td>` +
-    `<td><small>${escapeXml(extraSummary(r))}</small></td></tr>`).join('\n');
-  const slopes = report.sizes.length > 1 ? `<h2>Growth</h2><p>Log-log slope of median time against rows: 1 grows linearly with the table, 0 stays flat.</p>
-<table><tr><th>scenario</th><th>original</th><th>sync-lookup</th></tr>
-${firstOfEach(report.scenarios).map((r) => `<tr><td>${escapeXml(r.name)}</td><td class="n">${formatSlope(r.baseline_slope)}</td><td class="n">${formatSlope(r.slope)}</td></tr>`).join('\n')}
-</table>` : '';
-  const m = report.machine;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}
-td.n{text-align:right;white-space:nowrap}th{background:#f4f4f4}.charts{display:flex;flex-wrap:wrap;gap:12px}
-small{color:#666}
-</style></head><body>
-<h1>${escapeXml(title)}</h1>
-${options.intro ? `<p>${escapeXml(options.intro)}</p>` : ''}
-<p>PostgreSQL ${escapeXml(report.postgres)} · ${m.cpus} × ${escapeXml(m.cpu_model)} · ${Math.round(m.memory_bytes / 2 ** 30)} GB RAM ·
-${escapeXml(m.os)} · Node ${escapeXml(m.node)} · sizes ${escapeXml(report.sizes.map(formatRowCount).join(', '))} ·
-median of ${report.repeat} run(s) · seed ${report.seed} · ${escapeXml(report.started_at)}</p>
-<table><tr><th>scenario</th><th>rows</th><th>original</th><th>sync-lookup</th><th>speedup</th><th>rows affected</th>
-<th>original plan</th><th>our plan</th><th>extra</th></tr>
-${rows}
-</table>
-${slopes}
-<h2>Speedup</h2>
-<div class="charts">${speedupChartSvg(report)}</div>
-<h2>Time against table size</h2>
-<div class="charts">
-${names.map((n) => scenarioChartSvg(n, report.scenarios)).join('\n')}
-</div>
-${report.notes.length ? `<h2>Notes</h2><ul>${report.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>` : ''}
-${options.footer ?? ''}
-<h2>Server settings</h2>
-<p>${Object.entries(m.postgres_settings).map(([k, v]) => `${escapeXml(k)} = ${escapeXml(v)}`).join(' · ')}</p>
-</body></html>
-`;
-}
+/** The HTML report (html.ts), here too for callers of this module. */
+export { renderHtml } from './html.js';
 
 /** Files written by {@link writeReport}. */
 export interface WrittenReport { dir: string; files: string[] }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { databaseFromUrl, serverVersion, withClient, type Database } from '../db/connection.js';
+import { setupSourceTables } from '../lookup/source.js';
 import { CancelledError, ConfigError, toSyncLookupError } from '../db/errors.js';
 import { planRows, SourceRowGenerator } from '../datagen/generate.js';
 import { seedDatabase, type SeedEvent } from '../datagen/seed.js';
@@ -7,15 +8,18 @@ import { insertLookupRowsInTickOrder, selectLookupRows } from '../lookup/sql.js'
 import { migrate } from '../migrate/runner.js';
 import { builtinMigrations } from '../migrations/index.js';
 import {
-  benchRegistry, copyLookup, countRows, fixedTypeRows, openBenchData, setRecordTypeIndex, timed, vacuumLookup, type BenchData,
+  benchRegistry, copyLookup, copySourceTables, countRows, fixedTypeRows, openBenchData, setRecordTypeIndex, timed, vacuumLookup, type BenchData,
 } from './dataset.js';
 import { machineInfo } from './machine.js';
 import { SCENARIO_NAMES, formatRowCount, type ScenarioName } from './options.js';
 import type { RunOutcome, Scenario, Variant } from './scenario.js';
-import { SCENARIOS, SEED_TITLE, typeCounts } from './scenarios.js';
+import { RESYNC_TYPES, SCENARIOS, SEED_TITLE, typeCounts } from './scenarios.js';
 import { applySlopes, summarise, type Samples } from './summary.js';
 import { openBenchTarget, type BenchDatabase, type BenchTarget, type DatasetSpec } from './target.js';
 import type { BenchReport, MachineInfo, ScenarioResult } from './types.js';
+import { openWorkMeter, pagesHoldingRows, type WorkMeter } from './work.js';
+import { coldNote, openCold, type Cold } from './cold.js';
+import { projectResults } from './projection.js';
 
 /** Progress of a benchmark (the CLI renders it on stderr). */
 export type BenchEvent =
@@ -42,6 +46,10 @@ export interface BenchOptions {
   seed?: number;
   /** Reseed even when a bench database already holds the same data. */
   fresh?: boolean;
+  /** Project every scenario's time to this many rows (`projection` in the report); needs two or more sizes. */
+  projectRows?: number;
+  /** Empty PostgreSQL's buffers and the OS page cache before every timed run (see cold.ts). */
+  cold?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: BenchEvent) => void;
 }
@@ -80,6 +88,9 @@ function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new CancelledError('benchmark interrupted');
 }
 
+/** Source tables copied into the partitioned dataset: those of the types resync-types-partitioned resyncs. */
+const PARTITIONED_SOURCES = RESYNC_TYPES;
+
 interface Planned { scenario: Scenario; form: 'original' | 'ours'; variant: Variant }
 
 /** The order that needs the fewest index builds: the table as it was first, then with the index. */
@@ -113,7 +124,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   try {
     let selected = names;
     if (target.mode === 'entry') {
-      const skipped = selected.filter((n) => n === 'seed' || n === 'purge-type-partitioned' || n === 'archive-type-partitioned');
+      const skipped = selected.filter((n) => n === 'seed' || SCENARIOS.get(n)?.ours.dataset === 'partitioned');
       if (skipped.length) {
         run.notes.push(`skipped ${skipped.join(', ')}: the role may not create databases, and these need a second database`);
         selected = selected.filter((n) => !(skipped as string[]).includes(n));
@@ -134,9 +145,12 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     await target.close();
   }
   if (sizes.length > 1) applySlopes(results);
+  if (options.projectRows && sizes.length < 2) run.notes.push('--project needs two or more sizes (--rows a,b): no projection');
   return {
     postgres: run.postgres, machine: run.machine!, sizes, repeat, seed, started_at: new Date(started).toISOString(), duration_ms: Date.now() - started,
-    databases: [...target.used], scenarios: results, notes: run.notes,
+    databases: [...target.used], scenarios: results,
+    ...(options.projectRows && sizes.length > 1 ? { projection: projectResults(results, options.projectRows) } : {}),
+    notes: run.notes,
   };
 }
 
@@ -163,7 +177,7 @@ interface BenchRun {
 }
 
 type Layout = 'plain' | 'partitioned';
-interface OpenedDataset { d: BenchDatabase; data: BenchData; close(): Promise<void> }
+interface OpenedDataset { d: BenchDatabase; data: BenchData; meter: WorkMeter; cold?: Cold; close(): Promise<void> }
 type Datasets = Partial<Record<Layout, OpenedDataset | undefined>>;
 
 async function describeServer(run: BenchRun, client: BenchData['control']): Promise<void> {
@@ -219,7 +233,7 @@ async function openDataset(run: BenchRun, size: number, layout: Layout, datasets
   const registry = benchRegistry(size);
   const spec = datasetSpec(size, seed, layout);
   // A partitioned copy follows its plain source: reseeding that one makes the copy stale.
-  if (layout === 'partitioned') spec.variant.source = { plain: datasets.plain!.d.name, reseeded: !datasets.plain!.d.reused };
+  if (layout === 'partitioned') spec.variant.source = { plain: datasets.plain!.d.name, reseeded: !datasets.plain!.d.reused, sources: PARTITIONED_SOURCES };
   const what = `${formatRowCount(size)} rows${layout === 'partitioned' ? ' (partitioned layout)' : ''}`;
   const d = await run.target.dataset(spec, async (db) => {
     emit({ type: 'info', text: `seeding ${what} (seed ${seed}) …` });
@@ -227,6 +241,9 @@ async function openDataset(run: BenchRun, size: number, layout: Layout, datasets
       // The same rows as the plain dataset, copied into the partitioned layout (a partition per model).
       await migrate(db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: registry.names }) });
       emit({ type: 'info', text: `copying the plain dataset's lookup rows into the partitioned layout …` });
+      // The source tables too (empty), with the rows of the types the partitioned scenarios resync.
+      await withClient(db, { purpose: 'bench-seed' }, (c) => setupSourceTables(c, registry));
+      await copySourceTables(datasets.plain!.d.db, db, PARTITIONED_SOURCES, signal);
       const { ms, value } = await timed(() => copyLookup(datasets.plain!.d.db, db, signal));
       emit({ type: 'info', text: `copied ${value.toLocaleString('en-US')} rows in ${(ms / 1000).toFixed(1)} s` });
       return;
@@ -237,7 +254,14 @@ async function openDataset(run: BenchRun, size: number, layout: Layout, datasets
   if (d.reused) emit({ type: 'info', text: `reusing ${what} in database ${d.name} (same size, seed and generator)` });
   const opened = await openBenchData({ db: d.db, name: d.name, size, layout, registry,
     log: (text) => emit({ type: 'info', text: `  ${text}` }), ...signal });
-  return { d, ...opened };
+  const meter = await openWorkMeter(opened.data.control);
+  const note = meter.source === 'pg_stat_statements'
+    ? 'pages and WAL of each run from pg_stat_statements (statements of the simulated traffic left out)'
+    : 'pg_stat_statements is not loaded on this server (shared_preload_libraries): pages are not counted (null), WAL is the WAL position diff';
+  if (!run.notes.includes(note)) run.notes.push(note);
+  const cold = options.cold ? await openCold(opened.data.control) : undefined;
+  if (cold && !run.notes.includes(coldNote(cold.method))) run.notes.push(coldNote(cold.method));
+  return { d, meter, ...(cold ? { cold } : {}), ...opened };
 }
 
 /** Runs each scenario's forms in the order that needs the fewest index builds; a failing one is noted and left out. */
@@ -248,10 +272,10 @@ async function runScenarios(run: BenchRun, label: string, scenarios: Scenario[],
   const order = runOrder(scenarios);
   for (const [i, item] of order.entries()) {
     const layout = item.variant.dataset ?? 'plain';
-    const data = datasets[layout]!.data;
+    const { data, meter, cold } = datasets[layout]!;
     run.emit({ type: 'info', text: `[${label}] ${item.scenario.name}, ${item.form === 'original' ? 'original form' : 'ours'} (${i + 1}/${order.length})` });
     try {
-      samples.set(`${item.scenario.name}/${item.form}`, await runForm(run, item, data));
+      samples.set(`${item.scenario.name}/${item.form}`, await runForm(run, item, data, meter, cold));
     } catch (err) {
       if (run.options.signal?.aborted || err instanceof CancelledError) throw err;
       // One broken scenario must not cost the whole run: say so, put the data back, go on.
@@ -267,19 +291,24 @@ async function runScenarios(run: BenchRun, label: string, scenarios: Scenario[],
 }
 
 /** One form of one scenario, `repeat` timed runs, each from a checkpoint and followed by the restore. */
-async function runForm(run: BenchRun, item: Planned, data: BenchData): Promise<Samples> {
+async function runForm(run: BenchRun, item: Planned, data: BenchData, meter: WorkMeter, cold?: Cold): Promise<Samples> {
   const s: Samples = { plan: null, runs: [], vacuumMs: [], restoreMs: [] };
   if (item.variant.index !== 'any') await setRecordTypeIndex(data, item.variant.index);
   await item.variant.prepare?.(data);
+  let holding = item.scenario.touches ? -1 : undefined;
   s.plan = item.variant.plan ? await item.variant.plan(data).catch((err: unknown) => `(plan unavailable: ${toSyncLookupError(err).message})`) : null;
   for (let i = 1; i <= run.repeat; i++) {
     checkAborted(run.options.signal);
     await item.variant.before?.(data, i);
+    if (holding === -1) holding = s.holdingPages = await pagesHoldingRows(data.control, item.scenario.touches!);
     // Every timed run starts after a checkpoint, as on a server where checkpoints come every few
     // minutes: the first change to each page then writes its full-page image to WAL, in both forms.
     // Without it the restore before the run has already paid that, and has left the pages cached.
     await checkpoint(data, run.notes);
+    await cold?.evict();
+    await meter.start();
     const outcome = await item.variant.run(data, i);
+    outcome.work = await meter.stop();
     s.runs.push(outcome);
     if (item.variant.vacuum) s.vacuumMs.push(await vacuumLookup(data));
     const { ms: restoreMs } = await timed(async () => { await item.variant.restore?.(data); });

@@ -1,6 +1,7 @@
 import type { BenchData } from './dataset.js';
 import type { ScenarioName } from './options.js';
 import type { ExtraValue } from './types.js';
+import type { Work } from './work.js';
 
 /** What one timed run of a variant measured. */
 export interface RunOutcome {
@@ -9,6 +10,8 @@ export interface RunOutcome {
   rowsAffected: number | null;
   /** Scenario-specific figures of this run (medians are taken across runs). */
   extra?: Record<string, ExtraValue>;
+  /** Pages and WAL of the run (the runner fills it in around `run`). */
+  work?: Work;
 }
 
 /**
@@ -41,4 +44,6 @@ export interface Scenario {
   /** The original form; absent for scenarios that only measure throughput (`seed`). */
   baseline?: Variant;
   ours: Variant;
+  /** The record types whose rows the operation touches: their heap pages are counted before the first run (`pages_holding_rows`). */
+  touches?: readonly string[];
 }

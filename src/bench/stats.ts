@@ -59,7 +59,6 @@ export function speedup(baselineMs: number | null, ms: number | null): number | 
 /** Rounds to `digits` significant figures (keeps JSON and tables readable without pretending precision). */
 export function roundSig(value: number, digits = 3): number {
   if (value === 0 || !Number.isFinite(value)) return value;
-  const magnitude = Math.floor(Math.log10(Math.abs(value)));
-  const factor = 10 ** (digits - 1 - magnitude);
-  return Math.round(value * factor) / factor;
+  // toPrecision, not a multiply-round-divide: 1.47e6 must not come back as 1470000.0000000002.
+  return Number(value.toPrecision(digits));
 }

@@ -1,6 +1,7 @@
 import type { RunOutcome, Scenario } from './scenario.js';
 import { logLogSlope, median, roundSig, speedup } from './stats.js';
 import type { ExtraValue, ScenarioResult } from './types.js';
+import type { Work } from './work.js';
 
 /*
  * From measured runs to the JSON contract: medians, speedups, merged extras, growth exponents.
@@ -16,6 +17,15 @@ export interface Samples {
   vacuumMs: number[];
   /** The untimed restore after each run. */
   restoreMs: number[];
+  /** Heap pages holding the touched rows before the first run, when the scenario touches rows. */
+  holdingPages?: number;
+}
+
+/** Median of one work counter across runs; null when any run could not count it. */
+function workMedian(s: Samples | undefined, key: keyof Work): number | null {
+  const values = s?.runs.map((r) => r.work?.[key] ?? null) ?? [];
+  if (!values.length || values.some((v) => v === null)) return null;
+  return Math.round(median(values as number[]));
 }
 
 /**
@@ -55,6 +65,7 @@ export function summarise(scenario: Pick<Scenario, 'name' | 'title'>, size: numb
   if (baseAffected.length) extra.baseline_rows_affected = median(baseAffected);
   const restores = [...(base?.restoreMs ?? []), ...ours.restoreMs];
   if (restores.length) extra.restore_ms = roundSig(median(restores), 4);
+  const top = hoist(extra);
   const sp = speedup(baseMs, ms);
   return {
     name: scenario.name, title: scenario.title, rows, size,
@@ -66,8 +77,30 @@ export function summarise(scenario: Pick<Scenario, 'name' | 'title'>, size: numb
     plan: ours.plan,
     baseline_runs_ms: base?.runs.map((r) => roundSig(r.ms, 4)) ?? [],
     runs_ms: ours.runs.map((r) => roundSig(r.ms, 4)),
+    pages_read: workMedian(ours, 'pagesRead'),
+    pages_dirtied: workMedian(ours, 'pagesDirtied'),
+    wal_bytes: workMedian(ours, 'walBytes'),
+    baseline_pages_read: workMedian(base, 'pagesRead'),
+    baseline_pages_dirtied: workMedian(base, 'pagesDirtied'),
+    baseline_wal_bytes: workMedian(base, 'walBytes'),
+    ...(ours.holdingPages !== undefined ? { pages_holding_rows: ours.holdingPages } : {}),
+    ...top,
     extra,
   };
+}
+
+/** Scenario figures the JSON contract puts at the top level of a scenario (and their `baseline_` twins). */
+export const TOP_LEVEL_FIGURES = [
+  'longest_write_stall_ms', 'window_ms', 'online_ms', 'pull_p50_ms', 'pull_p99_ms', 'idle_pull_p99_ms', 'build_lag_max_ms',
+] as const;
+
+/** Moves the contract's top-level figures out of `extra` (in place), returning them. */
+function hoist(extra: Record<string, ExtraValue>): Record<string, ExtraValue> {
+  const top: Record<string, ExtraValue> = {};
+  for (const key of TOP_LEVEL_FIGURES.flatMap((k) => [k, `baseline_${k}`])) {
+    if (key in extra) { top[key] = extra[key]!; delete extra[key]; }
+  }
+  return top;
 }
 
 /**

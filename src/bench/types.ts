@@ -1,4 +1,5 @@
 import type { ScenarioName } from './options.js';
+import type { Projection } from './projection.js';
 
 /** A JSON-safe scenario-specific figure (`extra` of a scenario result). */
 export type ExtraValue = number | string | boolean | null | number[];
@@ -43,7 +44,32 @@ export interface ScenarioResult {
   /** Growth exponents across sizes (log-log slope of time against rows); only in multi-size runs. */
   baseline_slope?: number | null;
   slope?: number | null;
-  /** Scenario-specific figures: `max_write_stall_ms`, `vacuum_ms`, `rows_per_s`, … */
+  /** Shared buffers our form hit or read (8 kB pages), median over runs; null when the server cannot count them. */
+  pages_read: number | null;
+  /** Shared buffers our form dirtied. */
+  pages_dirtied: number | null;
+  /** WAL our form wrote, in bytes (full-page images included). */
+  wal_bytes: number | null;
+  baseline_pages_read: number | null;
+  baseline_pages_dirtied: number | null;
+  baseline_wal_bytes: number | null;
+  /** Heap pages holding the rows the operation touches, before it ran (the physical limit); absent where no rows are touched. */
+  pages_holding_rows?: number;
+  /** `add-record-type-index` and `upgrade`: the longest single write while the index built / the online part ran. */
+  longest_write_stall_ms?: number;
+  baseline_longest_write_stall_ms?: number;
+  /** `upgrade`: time in the downtime window (ours; the original's four migrations in `baseline_window_ms`). */
+  window_ms?: number;
+  baseline_window_ms?: number;
+  /** `upgrade`: time of the part that runs online, while the fleet pulls and the writer writes. */
+  online_ms?: number;
+  /** `upgrade`: the fleet's pull latencies during the online part, and the p99 of the same pulls on an idle server. */
+  pull_p50_ms?: number;
+  pull_p99_ms?: number;
+  idle_pull_p99_ms?: number;
+  /** `upgrade`: longest time from a source write to its appearance in a pull during the online part. */
+  build_lag_max_ms?: number;
+  /** Scenario-specific figures: `vacuum_ms`, `rows_per_s`, … */
   extra: Record<string, ExtraValue>;
 }
 
@@ -62,6 +88,8 @@ export interface BenchReport {
   /** Databases the benchmark worked in (bench-owned, see docs/bench.md). */
   databases: string[];
   scenarios: ScenarioResult[];
+  /** `bench --project SIZE`: each scenario's time predicted at SIZE from the sizes that ran (a projection, labelled as one). */
+  projection?: Projection;
   /** Notes worth reading beside the figures (e.g. a scenario that could not run and why). */
   notes: string[];
 }

@@ -26,6 +26,8 @@ const SERVER_SETTINGS = {
   maintenance_work_mem: '512MB',
   work_mem: '32MB',
   max_connections: 100,
+  // Counts each statement's buffers and WAL (bench's pages_read / pages_dirtied / wal_bytes); a few µs a statement.
+  shared_preload_libraries: 'pg_stat_statements',
 };
 
 async function binDir(): Promise<string> {

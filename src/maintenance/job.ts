@@ -45,7 +45,7 @@ export interface OperationOptions {
 /** How one record type is handled, and why. */
 export interface TypeStrategy {
   record_type: string;
-  strategy: 'keyset_batches' | 'partition_truncate' | 'in_place_upsert' | 'detach' | 'attach' | 'batched_move';
+  strategy: 'keyset_batches' | 'partition_truncate' | 'in_place_upsert' | 'shadow_swap' | 'detach' | 'attach' | 'batched_move';
   reason: string;
   /** The partition holding the type (partitioned layout). */
   partition: string | null;

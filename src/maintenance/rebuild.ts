@@ -18,6 +18,7 @@ import { dryRunReport, type DryRunReport, type PlannedStatement } from './dry-ru
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type OperationResult, type TypeStrategy } from './job.js';
 import { modelsWithSources } from './models.js';
 import { normalizeTypes, requireRecordTypeIndex } from './record-types.js';
+import { shadowResync } from './shadow.js';
 import { declareHeldCursor, openWorkSession, pause, throwIfAborted, type MaintenanceTarget, type WorkSession } from './session.js';
 
 /*
@@ -181,10 +182,20 @@ async function withBuildLock<T>(h: JobHandle, waitMs: number, fn: () => Promise<
   }
 }
 
-async function rebuildStrategies(session: WorkSession, types: string[], layout: Layout): Promise<TypeStrategy[]> {
+async function rebuildStrategies(session: WorkSession, types: string[], layout: Layout, repull = false): Promise<TypeStrategy[]> {
   const parts = layout === 'partitioned' ? await typePartitions(session.client) : [];
-  return types.map((type) => {
+  return types.map((type): TypeStrategy => {
     const part = parts.find((p) => p.types.includes(type)) ?? parts.find((p) => p.isDefault);
+    // Every row gets rewritten by a repull: with a partition of its own, a fresh one filled sequentially and
+    // swapped in writes each row once and leaves no dead tuples (a rebuild without repull writes only changed rows, in place).
+    if (repull && part && !part.isDefault && part.types.length === 1 && session.mode === 'batches') {
+      return {
+        record_type: type, strategy: 'shadow_swap', partition: part.table.name,
+        reason: `${type} has its own partition ${part.table.name}: a fresh partition is filled from the source at one fresh tick ` +
+          '(under the build lock), indexed, then swapped in by DETACH + ATTACH in one short transaction; facilities see the old rows ' +
+          'until the swap and the new ones after it, never a half-built type; no dead tuples, no VACUUM',
+      };
+    }
     return {
       record_type: type, strategy: 'in_place_upsert', partition: part?.table.name ?? null,
       reason: 'source read in (tick, id) keyset batches; only new or changed rows written, in place, at a fresh tick per batch ' +
@@ -208,8 +219,8 @@ function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): 
       if (!options.acceptShapeChange) await assertDataShapes(session.client, models);
       return types;
     },
-    strategies: rebuildStrategies,
-    async run(h, types) {
+    strategies: (session, types, layout) => rebuildStrategies(session, types, layout, repull),
+    async run(h, types, strategies) {
       await prepareLookupSession(h.session.client);
       const ctx = context ??= await rebuildContext(h.session.client, options);
       const models = types.map((t) => ctx.registry.get(t));
@@ -218,15 +229,21 @@ function rebuildSpec(options: RebuildOptions, operation: 'rebuild' | 'resync'): 
         [types]);
       if (h.rowsTotal === null) await h.setTotal(Number(est[0]?.n ?? 0));
       for (const model of models) {
+        if (strategies.find((s) => s.record_type === model.name)?.strategy === 'shadow_swap' && ctx.host.jobPublish === 'tick') {
+          await h.phase(`swap:${model.name}`, () => swapPhase(h, ctx, model, options.buildLockWaitMs ?? 120_000));
+          continue;
+        }
         await h.phase(`upsert:${model.name}`, () => upsertPhase(h, ctx, model, repull, options.buildLockWaitMs ?? 120_000));
         await h.phase(`stale:${model.name}`, () => stalePhase(h, model, repull));
       }
       if (options.dequeue) await h.session.unit(h.tuning.lockTimeoutMs, () => ctx.host.dequeueModels(h.session.client, types));
     },
-    async changedRelations(h, types) {
+    async changedRelations(h, allTypes, strategies) {
       const lookup: QualifiedName = { schema: 'public', name: LOOKUP_TABLE };
       if (h.layout === 'plain') return { analyze: [lookup], vacuum: [lookup] };
       const parts = await typePartitions(h.session.client);
+      // A swapped-in partition was analyzed before the swap and has no dead tuples.
+      const types = allTypes.filter((t) => strategies.find((s) => s.record_type === t)?.strategy !== 'shadow_swap');
       const rels = [...new Map(types.map((t) => parts.find((p) => p.types.includes(t)) ?? parts.find((p) => p.isDefault))
         .filter((p) => !!p).map((p) => [p!.table.name, p!.table])).values()];
       return { analyze: rels, vacuum: rels };
@@ -269,6 +286,14 @@ async function upsertPhase(h: JobHandle, ctx: RebuildContext, model: ModelDefini
       });
     if (r.read < limit) return;
   }
+}
+
+/** A shadow swap (see shadow.ts) under the build lock, counted as one batch of the job. */
+async function swapPhase(h: JobHandle, ctx: RebuildContext, model: ModelDefinition, buildLockWaitMs: number): Promise<void> {
+  const part = (await typePartitions(h.session.client)).find((p) => !p.isDefault && p.types.length === 1 && p.types[0] === model.name);
+  if (!part) throw new LockNotAcquiredError('partition_changed', `${model.name} no longer has a partition of its own; run the resync again`);
+  const written = await withBuildLock(h, buildLockWaitMs, () => shadowResync(h, ctx.host, model, part));
+  await h.batch(async () => ({ rows: written, after: null, counts: { inserted: written } }));
 }
 
 /**
@@ -374,7 +399,7 @@ export async function planRebuild(target: MaintenanceTarget, options: RebuildOpt
     const layout = (await detectLayout(session.client)) as Layout;
     const types = normalizeTypes(options.types ?? []);
     const models = await modelsWithSources(session.client, types, registry);
-    const strategies = await rebuildStrategies(session, types, layout);
+    const strategies = await rebuildStrategies(session, types, layout, repull);
     const statements: PlannedStatement[] = [];
     for (const model of models) {
       const q = rebuildBatchQuery(model, { tick: 0, repull, limit: 1000, flags });

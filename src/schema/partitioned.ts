@@ -117,15 +117,23 @@ export async function typePartitions(client: pg.ClientBase, parent: string = LOO
        from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_namespace n on n.oid = c.relnamespace
       where i.inhparent = to_regclass($1) order by c.relname`, [parent]);
   const result: TypePartition[] = [];
-  for (const r of rows) {
-    const tree = await parse(`CREATE TABLE x PARTITION OF y ${r.bound}`) as {
-      stmts: { stmt: { CreateStmt?: { partbound?: { is_default?: boolean; listdatums?: unknown[] } } } }[];
-    };
-    const bound = tree.stmts[0]?.stmt.CreateStmt?.partbound;
-    const types = (bound?.listdatums ?? []).map(constValue).filter((v): v is string => v !== null);
-    result.push({ table: { schema: r.schema, name: r.name }, types, isDefault: !!bound?.is_default });
-  }
+  for (const r of rows) result.push({ table: { schema: r.schema, name: r.name }, ...(await parseBound(r.bound)) });
   return result;
+}
+
+/** Parsed partition bounds by their text: the same text always means the same bound, and parsing costs ~1 ms each. */
+const boundCache = new Map<string, { types: string[]; isDefault: boolean }>();
+
+async function parseBound(text: string): Promise<{ types: string[]; isDefault: boolean }> {
+  const cached = boundCache.get(text);
+  if (cached) return { types: [...cached.types], isDefault: cached.isDefault };
+  const tree = await parse(`CREATE TABLE x PARTITION OF y ${text}`) as {
+    stmts: { stmt: { CreateStmt?: { partbound?: { is_default?: boolean; listdatums?: unknown[] } } } }[];
+  };
+  const bound = tree.stmts[0]?.stmt.CreateStmt?.partbound;
+  const parsed = { types: (bound?.listdatums ?? []).map(constValue).filter((v): v is string => v !== null), isDefault: !!bound?.is_default };
+  if (boundCache.size < 10_000) boundCache.set(text, parsed);
+  return { types: [...parsed.types], isDefault: parsed.isDefault };
 }
 
 /** What `ensureTypePartitions` did. */

@@ -43,7 +43,7 @@ export async function startPg15(): Promise<TestServer | undefined> {
   await initCluster({ binDir: PG15_BIN, dataDir, password: 'postgres' });
   const owner = await postgresOsUser();
   const opts = { dataDir, binDir: PG15_BIN, ...(owner ? { runAs: owner } : {}) };
-  const server = await startLocalServer({ ...opts, settings: { shared_buffers: '256MB', max_wal_size: '4GB', ...TEST_SETTINGS } });
+  const server = await startLocalServer({ ...opts, settings: { shared_buffers: '256MB', max_wal_size: '4GB', shared_preload_libraries: 'pg_stat_statements', ...TEST_SETTINGS } });
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${server.port}/postgres`,
     async stop() { await stopLocalServer(opts); await rm(root, { recursive: true, force: true }); },

@@ -22,7 +22,8 @@ function result(name: ScenarioResult['name'], rows: number, baseline: number | n
   return {
     name, title: `${name} <&> "title"`, rows, size: Math.round(rows / 500_000) * 500_000, baseline_ms: baseline, ms, speedup: baseline === null ? null : baseline / ms,
     rows_affected: 10, baseline_plan: 'Seq Scan on sync_lookup (2.0 M rows)', plan: 'Index Scan using x', baseline_runs_ms: [],
-    runs_ms: [ms], extra: {},
+    runs_ms: [ms], pages_read: 120, pages_dirtied: 60, wal_bytes: 500_000, baseline_pages_read: 9_000, baseline_pages_dirtied: 60,
+    baseline_wal_bytes: 510_000, extra: {},
   };
 }
 

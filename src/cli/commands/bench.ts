@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { embeddedStatus } from '../../db/embedded.js';
 import { ConfigError } from '../../db/errors.js';
 import { SCENARIO_NAMES, formatRowCount, parseRowList, parseScenarioList } from '../../bench/options.js';
+import type { Projection } from '../../bench/projection.js';
+import { parseRowCount } from '../../datagen/rows.js';
 import { formatDuration, formatSpeedup, renderPlans, renderTextTable, writeReport } from '../../bench/report.js';
 import { runBench, type BenchEvent } from '../../bench/runner.js';
 import type { BenchReport } from '../../bench/types.js';
@@ -51,7 +53,21 @@ export function renderBenchSummary(report: BenchReport): string {
     lines.push('', `at ${formatRowCount(report.sizes[report.sizes.length - 1]!)} rows: ` +
       best.map((s) => `${s.name} ${formatSpeedup(s.speedup)}`).join(', '));
   }
+  if (report.projection) lines.push('', renderProjection(report.projection));
   for (const n of report.notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}
+
+/** The projection as text: predicted times, their inputs and the fit's error. */
+function renderProjection(p: Projection): string {
+  const lines = [`projection to ${formatRowCount(p.size)} rows (${p.note}):`];
+  for (const s of p.scenarios) {
+    if (s.ms === null) continue;
+    const i = s.inputs.ours!;
+    lines.push(`  ${s.name.padEnd(26)} original ${s.baseline_ms === null ? '–' : formatDuration(s.baseline_ms)}  ours ${formatDuration(s.ms)}  ` +
+      `(${i.pages_read.toLocaleString('en-US')} pages × ${i.ms_per_page} ms + ${i.rows.toLocaleString('en-US')} rows × ${i.ms_per_row} ms; ` +
+      `fit error ${Math.round(100 * (s.fit_error ?? 0))} %${s.baseline_fit_error === null ? '' : `, original's ${Math.round(100 * s.baseline_fit_error)} %`})`);
+  }
   return lines.join('\n');
 }
 
@@ -65,18 +81,21 @@ export function registerBench(program: Command): void {
     .option('--seed <s>', 'generator seed (same seed, same data)', '1')
     .option('--out <dir>', 'write results.json, results.md, index.html (with SVG charts) and the charts as .svg files here')
     .option('--fresh', 'reseed even when a bench database already holds the same data')
+    .option('--project <size>', 'predict every scenario\'s time at this table size (e.g. 58m) from the sizes run: a projection, with its fit error')
+    .option('--cold', 'before every timed run, evict PostgreSQL\'s buffers and drop the OS page cache (else evict the relation files one by one)')
     .option('--force', 'run on a DATABASE_URL server whose database holds data of its own (bench works in its own databases)')
     .option('--json', 'print the result as one JSON document on stdout (progress stays on stderr)')
     .action(action(program, async (ctx: CommandContext, opts: {
-      rows: string; scenarios?: string; repeat: string; seed: string; out?: string; fresh?: boolean; force?: boolean;
+      rows: string; scenarios?: string; repeat: string; seed: string; out?: string; fresh?: boolean; force?: boolean; cold?: boolean; project?: string;
     }) => {
       const sizes = parseRowList(opts.rows);
       const scenarios = opts.scenarios === undefined ? [...SCENARIO_NAMES] : parseScenarioList(opts.scenarios);
       const repeat = positive('--repeat', opts.repeat);
       const seed = positive('--seed', opts.seed);
+      const projectRows = opts.project === undefined ? undefined : parseRowCount(opts.project, '--project');
       const report = await withDatabase(ctx, async () => {
         const { url, external } = await benchUrl(ctx);
-        return runBench({ url, external, sizes, scenarios, repeat, seed, fresh: !!opts.fresh, force: !!opts.force,
+        return runBench({ url, external, sizes, scenarios, repeat, seed, fresh: !!opts.fresh, force: !!opts.force, cold: !!opts.cold, ...(projectRows ? { projectRows } : {}),
           signal: ctx.signal, onEvent: benchProgress(ctx) });
       });
       if (opts.out) {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { DEMO_ROWS, doctorHtml, runDemo, type DemoResult } from '../../bench/demo.js';
+import { headline } from '../../bench/html.js';
 import { formatRowCount, parseBenchRows } from '../../bench/options.js';
 import { formatDuration, formatSpeedup, renderPlans, renderTextTable, writeReport } from '../../bench/report.js';
 import { action, withDatabase, type CommandContext } from '../context.js';
@@ -8,8 +9,10 @@ import { Output } from '../output.js';
 import { benchProgress, benchUrl, positive } from './bench.js';
 
 function renderDemo(r: DemoResult & { reportPath: string }): string {
+  const head = headline(r.report);
   const lines = [
-    `The seed's slow operations on ${r.report.scenarios[0]?.rows.toLocaleString('en-US') ?? '?'} lookup rows, ` +
+    ...(head ? [head, ''] : []),
+    `The seed's slow operations on ${r.report.sizes.map(formatRowCount).join(' and ')} lookup rows, ` +
       `PostgreSQL ${r.report.postgres}: the original form and ours, side by side.`,
     '',
     renderTextTable(r.report.scenarios).trimEnd(),
@@ -20,8 +23,8 @@ function renderDemo(r: DemoResult & { reportPath: string }): string {
   const index = r.report.scenarios.find((s) => s.name === 'add-record-type-index');
   if (index) {
     lines.push('', `While the record_type index was built, the longest single write waited ` +
-      `${formatDuration(Number(index.extra.baseline_max_write_stall_ms ?? NaN))} with a plain CREATE INDEX and ` +
-      `${formatDuration(Number(index.extra.max_write_stall_ms ?? NaN))} with the concurrent build.`);
+      `${formatDuration(Number(index.baseline_longest_write_stall_ms ?? NaN))} with a plain CREATE INDEX and ` +
+      `${formatDuration(Number(index.longest_write_stall_ms ?? NaN))} with the concurrent build.`);
   }
   const fastest = r.report.scenarios.filter((s) => s.speedup !== null && s.name !== 'add-record-type-index');
   if (fastest.length) lines.push(`Speedups: ${fastest.map((s) => `${s.name} ${formatSpeedup(s.speedup)}`).join(', ')}.`);
@@ -40,7 +43,7 @@ function renderDemo(r: DemoResult & { reportPath: string }): string {
 export function registerDemo(program: Command): void {
   program.command('demo')
     .description('seed a realistic table and run the seed\'s slow operations in their original form and ours, side by side, with an HTML report')
-    .option('--rows <n>', 'lookup rows to seed (a second run with the same rows and seed reuses them)', formatRowCount(DEMO_ROWS))
+    .option('--rows <n>', 'lookup rows of the larger table (the demo also runs a quarter of it; a second run with the same rows and seed reuses them)', formatRowCount(DEMO_ROWS))
     .option('--repeat <k>', 'runs per form (the median is shown)', '3')
     .option('--seed <s>', 'generator seed', '1')
     .option('--out <dir>', 'where the HTML report goes', 'sync-lookup-report')
