@@ -8,10 +8,10 @@ import { builtinRegistry, type ModelRegistry } from '../lookup/registry.js';
 import type { Layout } from '../schema/partitioned.js';
 import { ensureToolSchema } from '../schema/tool.js';
 import { BatchSizer, batchTuning, type BatchTuning } from './batches.js';
-import { applyChanges, copyBatch, pendingChanges, settlePending, verifyTables, type VerifyReport } from './convert-copy.js';
+import { applyChanges, applyTruncateMarkers, copyBatch, pendingChanges, settlePending, verifyTables, type VerifyReport } from './convert-copy.js';
 import { swapTables } from './convert-swap.js';
 import {
-  CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, ensureConversionTables,
+  CHANGES_TABLE, CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, ensureConversionTables,
   grantsSql, installCapture, shadowIndexes, shadowTableSql, tempIndexName,
 } from './convert-tables.js';
 import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
@@ -293,12 +293,31 @@ async function catchupPhase(run: Run): Promise<void> {
   await setState(run.session.client, { phase: 'verify' });
 }
 
+/**
+ * The verification, after applying the truncate markers logged so far (a purge's partition TRUNCATE since the
+ * catch-up, or while the conversion was stopped at this phase): a marker in the snapshot makes every type differ.
+ * One logged between the markers' application and the snapshot is applied and the verification run again.
+ */
+async function verifyShadow(run: Run): Promise<VerifyReport> {
+  const { session } = run;
+  for (let attempt = 1; ; attempt++) {
+    await session.unit(run.tuning.lockTimeoutMs, async () => {
+      const n = await applyTruncateMarkers(session.client, SHADOW);
+      if (n) await session.client.query(`UPDATE ${CONVERSION_TABLE} SET changes_applied = changes_applied + $1, updated_at = now()`, [n]);
+    });
+    await session.client.query(`TRUNCATE ${PENDING_TABLE}`);
+    run.emit({ type: 'phase', phase: 'verify', detail: 'comparing counts and checksums per record type in one snapshot' });
+    const report = await verifyTables(session, SHADOW, run.options.signal);
+    if (!report.mismatched.length || attempt >= 3) return report;
+    const { rows: [m] } = await session.client.query<{ n: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${CHANGES_TABLE} WHERE id IS NULL) AS n`);
+    if (!m?.n) return report;
+  }
+}
+
 /** Verifies, then swaps (retrying under lock_timeout, catching up between attempts). */
 async function verifyAndSwap(run: Run): Promise<void> {
   const { session } = run;
-  await session.client.query(`TRUNCATE ${PENDING_TABLE}`);
-  run.emit({ type: 'phase', phase: 'verify', detail: 'comparing counts and checksums per record type in one snapshot' });
-  const report = await verifyTables(session, SHADOW, run.options.signal);
+  const report = await verifyShadow(run);
   const s = (await readState(session.client))!;
   await setState(session.client, { verified: report.mismatched.length === 0, state: { ...s.state, verify: report } });
   if (report.mismatched.length) {

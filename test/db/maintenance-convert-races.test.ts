@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { builtinRegistry } from '../../src/lookup/registry.js';
+import { convertLayout } from '../../src/maintenance/convert.js';
+import { migrate } from '../../src/migrate/runner.js';
+import { builtinMigrations } from '../../src/migrations/index.js';
+import { partitionName } from '../../src/schema/partitioned.js';
+import { createTestDatabase, hasServer, type TestDatabase } from '../helpers/db.js';
+
+/* Concurrent maintenance a conversion must survive without losing, resurrecting or refusing data. */
+
+const registry = builtinRegistry();
+
+async function rowsById(t: TestDatabase): Promise<Map<string, string>> {
+  const { rows } = await t.query<{ id: string; r: string }>(`select id::text as id, (l.*)::text as r from sync_lookup l`);
+  return new Map(rows.map((r) => [r.id, r.r]));
+}
+
+async function partitionedTable(): Promise<TestDatabase> {
+  const t = await createTestDatabase();
+  await migrate(t.db, { migrations: builtinMigrations({ layout: 'partitioned', partitionTypes: registry.names }) });
+  await t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
+    select 'r' || g, (array['notes','encounters','vitals','patients','users'])[1 + g % 5], json_build_object('n', g), g from generate_series(1, 5000) g`);
+  return t;
+}
+
+describe.runIf(hasServer())('convert under concurrent maintenance', () => {
+  it('a partition truncated (purge) while the conversion is stopped at its verification: the resumed conversion applies it and swaps', async () => {
+    const t = await partitionedTable();
+    const stopAt = new AbortController();
+    await expect(convertLayout(t.db, {
+      to: 'plain', registry, batchMs: 20, initialBatchRows: 1000, signal: stopAt.signal,
+      onEvent: (e) => { if (e.type === 'phase' && e.phase === 'verify') stopAt.abort(); },
+    })).rejects.toMatchObject({ name: 'CancelledError' });
+    expect((await t.query<{ phase: string }>(`select phase from sync_lookup_tool.conversion`)).rows[0]?.phase).toBe('verify');
+    // What `purge notes` does on this layout: a TRUNCATE of the type's own partition (logged as a truncate marker).
+    await t.query(`truncate ${partitionName('notes')}`);
+    const expected = await rowsById(t);
+    expect(expected.size).toBe(4000);
+    const r = await convertLayout(t.db, { to: 'plain', registry, batchMs: 20 });
+    expect(r).toMatchObject({ layout: 'plain', verified: true });
+    expect(await rowsById(t)).toEqual(expected);
+  });
+});
