@@ -9,7 +9,7 @@ import type { Layout } from '../schema/partitioned.js';
 import { ensureToolSchema } from '../schema/tool.js';
 import { BatchSizer, batchTuning, type BatchTuning } from './batches.js';
 import { applyChanges, applyTruncateMarkers, copyBatch, pendingChanges, settlePending, verifyTables, type VerifyReport } from './convert-copy.js';
-import { swapTables } from './convert-swap.js';
+import { livePartitionOids, swapTables } from './convert-swap.js';
 import {
   CHANGES_TABLE, CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, ensureConversionTables,
   grantsSql, installCapture, shadowIndexes, shadowTableSql, tempIndexName,
@@ -300,6 +300,14 @@ async function catchupPhase(run: Run): Promise<void> {
  */
 async function verifyShadow(run: Run): Promise<VerifyReport> {
   const { session } = run;
+  // Partitions created since the capture (a new model's, by `migrate`) get its TRUNCATE trigger too; the swap
+  // refuses if the set of partitions changes after this (see `livePartitionOids`).
+  const partitions = await withLockRetries(session, async () => {
+    await installCapture(session.client);
+    return livePartitionOids(session.client);
+  }, lockPolicy(run, 'the verification could not take its lock on sync_lookup to extend the capture'));
+  const st = (await readState(session.client))!;
+  await setState(session.client, { state: { ...st.state, partitions } });
   for (let attempt = 1; ; attempt++) {
     await session.unit(run.tuning.lockTimeoutMs, async () => {
       const n = await applyTruncateMarkers(session.client, SHADOW);
@@ -325,10 +333,14 @@ async function verifyAndSwap(run: Run): Promise<void> {
       'nothing was swapped (a change the capture cannot see, such as a partition detached or attached meanwhile?): ' +
       'run `sync-lookup convert --rollback` and convert again', { mismatched: report.mismatched });
   }
-  await swapWithRetries(run, { incoming: SHADOW, outgoingName: KEPT.name, captureAfter: true, phaseAfter: 'swapped' });
+  await swapWithRetries(run, { incoming: SHADOW, outgoingName: KEPT.name, captureAfter: true, phaseAfter: 'swapped', partitions: (s.state.partitions as string[] | undefined) ?? [] });
 }
 
-export interface SwapPlan { incoming: QualifiedName; outgoingName: string; captureAfter: boolean; phaseAfter: 'swapped' | 'rolled_back' }
+export interface SwapPlan {
+  incoming: QualifiedName; outgoingName: string; captureAfter: boolean; phaseAfter: 'swapped' | 'rolled_back';
+  /** The live table's partitions (oids) when it was verified: the swap refuses if they changed. */
+  partitions?: string[] | undefined;
+}
 
 export async function swapWithRetries(run: Run, plan: SwapPlan): Promise<void> {
   const { session, options } = run;
@@ -345,7 +357,7 @@ export async function swapWithRetries(run: Run, plan: SwapPlan): Promise<void> {
     const t0 = performance.now();
     try {
       await session.unit(timeoutMs, async () => {
-        const r = await swapTables(session.client, { incoming: plan.incoming, outgoingName: plan.outgoingName, captureAfter: plan.captureAfter, cols: run.cols });
+        const r = await swapTables(session.client, { incoming: plan.incoming, outgoingName: plan.outgoingName, captureAfter: plan.captureAfter, cols: run.cols, partitions: plan.partitions });
         const s = (await readState(session.client))!;
         await setState(session.client, {
           phase: plan.phaseAfter, swapped_at: new Date(),

@@ -40,4 +40,78 @@ describe.runIf(hasServer())('convert under concurrent maintenance', () => {
     expect(r).toMatchObject({ layout: 'plain', verified: true });
     expect(await rowsById(t)).toEqual(expected);
   });
+
+  it('a partition created by migrate during the conversion and truncated by a purge while the swap waits: the purged rows do not come back', async () => {
+    const t = await partitionedTable();
+    const stopAt = new AbortController();
+    await expect(convertLayout(t.db, {
+      to: 'plain', registry, batchMs: 20, initialBatchRows: 1000, signal: stopAt.signal,
+      onEvent: (e) => { if (e.type === 'phase' && e.phase === 'verify') stopAt.abort(); },
+    })).rejects.toMatchObject({ name: 'CancelledError' });
+    // A new model's partition (what `migrate` does for it), filled by its first build.
+    await t.query(`create table sync_lookup_p_new_model partition of sync_lookup for values in ('new_model')`);
+    await t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
+      select 'n' || g, 'new_model', '{}', 9000 + g from generate_series(1, 200) g`);
+    // A pull holds a partition: the swap's first attempt times out; meanwhile `purge new_model` truncates its partition.
+    const blocker = await t.db.acquire();
+    const purger = await t.db.acquire();
+    try {
+      await blocker.client.query(`begin; lock table ${partitionName('users')} in access share mode`);
+      let purge: Promise<unknown> | undefined;
+      const r = await convertLayout(t.db, {
+        to: 'plain', registry, batchMs: 20, swapLockTimeoutMs: 100,
+        onEvent: (e) => {
+          if (e.type === 'lock_retry' && !purge) {
+            purge = (async () => {
+              await purger.client.query(`truncate sync_lookup_p_new_model`);
+              await blocker.client.query('commit');
+            })();
+          }
+        },
+      });
+      await purge;
+      expect(r).toMatchObject({ layout: 'plain', verified: true });
+    } finally {
+      await blocker.client.query('rollback').catch(() => {});
+      await blocker.release();
+      await purger.release();
+    }
+    const { rows: [n] } = await t.query<{ n: number }>(`select count(*)::int as n from sync_lookup where record_type = 'new_model'`);
+    expect(n?.n).toBe(0);
+    expect((await rowsById(t)).size).toBe(5000);
+  });
+
+  it('a partition created while the swap waits (after the verification): the swap refuses, writes nothing, and the next run verifies again and swaps', async () => {
+    const t = await partitionedTable();
+    const blocker = await t.db.acquire();
+    const migrator = await t.db.acquire();
+    try {
+      await blocker.client.query(`begin; lock table ${partitionName('users')} in access share mode`);
+      let migrateAndPurge: Promise<unknown> | undefined;
+      await expect(convertLayout(t.db, {
+        to: 'plain', registry, batchMs: 20, swapLockTimeoutMs: 100,
+        onEvent: (e) => {
+          if (e.type === 'lock_retry' && !migrateAndPurge) {
+            migrateAndPurge = (async () => {
+              await migrator.client.query(`create table sync_lookup_p_new_model partition of sync_lookup for values in ('new_model')`);
+              await migrator.client.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick) select 'n' || g, 'new_model', '{}', 9000 + g from generate_series(1, 200) g`);
+              await migrator.client.query(`truncate sync_lookup_p_new_model`);
+              await blocker.client.query('commit');
+            })();
+          }
+        },
+      })).rejects.toMatchObject({ name: 'CheckFailedError', code: 'partitions_changed' });
+      await migrateAndPurge;
+    } finally {
+      await blocker.client.query('rollback').catch(() => {});
+      await blocker.release();
+      await migrator.release();
+    }
+    expect((await t.query<{ phase: string }>(`select phase from sync_lookup_tool.conversion`)).rows[0]?.phase).toBe('verify');
+    const expected = await rowsById(t);
+    const r = await convertLayout(t.db, { to: 'plain', registry, batchMs: 20 });
+    expect(r).toMatchObject({ layout: 'plain', verified: true });
+    expect(await rowsById(t)).toEqual(expected);
+    expect(expected.size).toBe(5000);
+  });
 });
