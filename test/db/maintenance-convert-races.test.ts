@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { pullSummary } from '../../src/lookup/pull.js';
 import { builtinRegistry } from '../../src/lookup/registry.js';
 import { convertLayout } from '../../src/maintenance/convert.js';
 import { migrate } from '../../src/migrate/runner.js';
@@ -113,5 +114,41 @@ describe.runIf(hasServer())('convert under concurrent maintenance', () => {
     expect(r).toMatchObject({ layout: 'plain', verified: true });
     expect(await rowsById(t)).toEqual(expected);
     expect(expected.size).toBe(5000);
+  });
+
+  it('a pull whose snapshot predates the swap reads the new table after it: it still returns the rows changed before its snapshot', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations({}) });
+    await t.query(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
+      select 'r' || g, (array['notes','encounters','vitals','patients','users'])[1 + g % 5], json_build_object('n', g), g from generate_series(1, 5000) g`);
+    await t.query(`insert into sync_lookup_ticks values (-1, 99999)`);
+    const stopAt = new AbortController();
+    await expect(convertLayout(t.db, {
+      to: 'partitioned', registry, batchMs: 20, initialBatchRows: 1000, signal: stopAt.signal,
+      onEvent: (e) => { if (e.type === 'phase' && e.phase === 'verify') stopAt.abort(); },
+    })).rejects.toMatchObject({ name: 'CancelledError' });
+    // A build's change, committed (and logged) before the pull begins; the shadow gets it only at the swap's catch-up.
+    await t.query(`update sync_lookup set data = '{"changed": true}', updated_at_sync_tick = 99998 where record_id = 'r10'`);
+    const blocker = await t.db.acquire();
+    try {
+      // The pull takes its snapshot, then waits (here on the ticks table) before its first read of sync_lookup.
+      await blocker.client.query(`begin; lock table sync_lookup_ticks in access exclusive mode`);
+      const pull = pullSummary(t.db, { registry, sinceTick: 50000, types: ['notes', 'encounters', 'vitals', 'patients', 'users'] });
+      for (let i = 0; i < 200; i++) {
+        const { rows: [w] } = await t.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where application_name = 'sync-lookup:pull' and wait_event_type = 'Lock'`);
+        if (w?.n) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const swapped = convertLayout(t.db, { to: 'partitioned', registry, batchMs: 20, swapLockTimeoutMs: 100 });
+      // The swap must not slip between the pull's snapshot and its read; it waits for the pull (or swaps first, harmlessly).
+      await Promise.race([swapped, new Promise((r) => setTimeout(r, 3000))]);
+      await blocker.client.query('commit');
+      const s = await pull;
+      expect(s.rows).toBe(1);
+      expect((await swapped).layout).toBe('partitioned');
+    } finally {
+      await blocker.client.query('rollback').catch(() => {});
+      await blocker.release();
+    }
   });
 });
