@@ -294,18 +294,24 @@ async function catchupPhase(run: Run): Promise<void> {
 }
 
 /**
+ * Installs the capture again, so partitions created since it began (a new model's, by `migrate`) get its TRUNCATE
+ * trigger too; returns the live table's partitions, which the swap then requires unchanged (see `livePartitionOids`).
+ */
+export async function extendCapture(run: Run): Promise<string[]> {
+  return withLockRetries(run.session, async () => {
+    await installCapture(run.session.client);
+    return livePartitionOids(run.session.client);
+  }, lockPolicy(run, 'the capture could not take its lock on sync_lookup to cover new partitions'));
+}
+
+/**
  * The verification, after applying the truncate markers logged so far (a purge's partition TRUNCATE since the
  * catch-up, or while the conversion was stopped at this phase): a marker in the snapshot makes every type differ.
  * One logged between the markers' application and the snapshot is applied and the verification run again.
  */
 async function verifyShadow(run: Run): Promise<VerifyReport> {
   const { session } = run;
-  // Partitions created since the capture (a new model's, by `migrate`) get its TRUNCATE trigger too; the swap
-  // refuses if the set of partitions changes after this (see `livePartitionOids`).
-  const partitions = await withLockRetries(session, async () => {
-    await installCapture(session.client);
-    return livePartitionOids(session.client);
-  }, lockPolicy(run, 'the verification could not take its lock on sync_lookup to extend the capture'));
+  const partitions = await extendCapture(run);
   const st = (await readState(session.client))!;
   await setState(session.client, { state: { ...st.state, partitions } });
   for (let attempt = 1; ; attempt++) {
