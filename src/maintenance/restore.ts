@@ -77,6 +77,8 @@ async function attachType(h: JobHandle, type: string, archive: ArchivedType, fig
       // transaction over several chunks) would see the partition appear between two chunks, long-committed rows
       // and all, and return part of the type. The exclusive lock waits for pulls in flight (under lock_timeout).
       await h.session.query(`LOCK TABLE ${T} IN ACCESS EXCLUSIVE MODE`, [], h.signal);
+      // Again under the lock: a conversion started during the CHECK's validation would miss the attach.
+      await refuseDuringConversion(h.session.client);
       await h.session.query(`ALTER TABLE ${quoteQualified(table)} SET SCHEMA public`, [], h.signal);
       await h.session.query(`ALTER TABLE ${T} ATTACH PARTITION ${quoteQualified(part)} FOR VALUES IN (${quoteLiteral(type)})`, [], h.signal);
       await h.session.query(`ALTER TABLE ${quoteQualified(part)} DROP CONSTRAINT ${quoteIdent(CHECK_NAME)}`, [], h.signal);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pullSummary } from '../../src/lookup/pull.js';
 import { builtinRegistry } from '../../src/lookup/registry.js';
+import { archiveRecordTypes } from '../../src/maintenance/archive.js';
 import { convertLayout } from '../../src/maintenance/convert.js';
 import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
@@ -150,5 +151,34 @@ describe.runIf(hasServer())('convert under concurrent maintenance', () => {
       await blocker.client.query('rollback').catch(() => {});
       await blocker.release();
     }
+  });
+
+  it('an archive validated before a conversion began and detaching after: refused under its lock, the partition stays', async () => {
+    const t = await partitionedTable();
+    const blocker = await t.db.acquire();
+    try {
+      // A long pull holds sync_lookup: the archive has passed its checks and waits to detach.
+      await blocker.client.query(`begin; lock table only sync_lookup in access share mode`);
+      const archive = archiveRecordTypes(t.db, { types: ['patients'], registry, force: true, lockTimeoutMs: 200 });
+      archive.catch(() => {});
+      for (let i = 0; i < 200; i++) {
+        const { rows: [w] } = await t.query<{ n: number }>(`select count(*)::int as n from pg_locks where relation = 'sync_lookup'::regclass and not granted`);
+        if (w?.n) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const stopAt = new AbortController();
+      await expect(convertLayout(t.db, {
+        to: 'plain', registry, batchMs: 20, initialBatchRows: 1000, signal: stopAt.signal,
+        onEvent: (e) => { if (e.type === 'phase' && e.phase === 'copy') stopAt.abort(); },
+      })).rejects.toMatchObject({ name: 'CancelledError' });
+      await blocker.client.query('commit');
+      await expect(archive).rejects.toMatchObject({ code: 'conversion_in_progress' });
+    } finally {
+      await blocker.client.query('rollback').catch(() => {});
+      await blocker.release();
+    }
+    const { rows: [p] } = await t.query<{ attached: boolean }>(`select to_regclass('public.${partitionName('patients')}') is not null as attached`);
+    expect(p?.attached).toBe(true);
+    expect((await rowsById(t)).size).toBe(5000);
   });
 });
