@@ -3,6 +3,7 @@ import { pullSummary } from '../../src/lookup/pull.js';
 import { builtinRegistry } from '../../src/lookup/registry.js';
 import { archiveRecordTypes } from '../../src/maintenance/archive.js';
 import { convertLayout } from '../../src/maintenance/convert.js';
+import { finishConversion, rollbackConversion } from '../../src/maintenance/convert-end.js';
 import { migrate } from '../../src/migrate/runner.js';
 import { builtinMigrations } from '../../src/migrations/index.js';
 import { partitionName } from '../../src/schema/partitioned.js';
@@ -180,5 +181,24 @@ describe.runIf(hasServer())('convert under concurrent maintenance', () => {
     const { rows: [p] } = await t.query<{ attached: boolean }>(`select to_regclass('public.${partitionName('patients')}') is not null as attached`);
     expect(p?.attached).toBe(true);
     expect((await rowsById(t)).size).toBe(5000);
+  });
+
+  it('ids written after the swap survive a rollback, the next id does not collide, and a rollback after --finish is refused', async () => {
+    const t = await createTestDatabase();
+    await migrate(t.db, { migrations: builtinMigrations({}) });
+    const insert = (tag: string) => t.query<{ id: string }>(`insert into sync_lookup (record_id, record_type, data, updated_at_sync_tick)
+      select '${tag}' || g, 'notes', '{}', g from generate_series(1, 50) g returning id::text`);
+    await insert('a');
+    await convertLayout(t.db, { to: 'partitioned', registry, batchMs: 20 });
+    const afterSwap = (await insert('b')).rows.map((r) => r.id);
+    const before = await rowsById(t);
+    await rollbackConversion(t.db);
+    expect(await rowsById(t)).toEqual(before);
+    const next = (await insert('c')).rows.map((r) => BigInt(r.id));
+    expect(next.every((id) => id > BigInt(afterSwap[afterSwap.length - 1]!))).toBe(true);
+    await convertLayout(t.db, { to: 'partitioned', registry, batchMs: 20 });
+    await finishConversion(t.db);
+    await expect(rollbackConversion(t.db)).rejects.toMatchObject({ code: 'no_conversion' });
+    expect((await rowsById(t)).size).toBe(150);
   });
 });
