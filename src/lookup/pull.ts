@@ -1,5 +1,7 @@
 import { backendPid, cancellableQuery, type Database } from '../db/connection.js';
 import { ConfigError } from '../db/errors.js';
+import { quoteIdent } from '../db/quote.js';
+import { LOOKUP_TABLE } from '../schema/sync-lookup.js';
 import type { ModelRegistry } from './registry.js';
 import { lastBuildTick, pullChunkQuery } from './sql.js';
 
@@ -78,6 +80,9 @@ export async function* pullChanges(db: Database, options: PullOptions): AsyncGen
     await client.query(`SELECT set_config('application_name', 'sync-lookup:pull', false)`);
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     open = true;
+    // Locked before the snapshot (LOCK takes none): a table swapped in (`convert`) between the snapshot and the
+    // first read would be read as of that snapshot, without the changes the swap applied to it.
+    await client.query(`LOCK TABLE ${quoteIdent(LOOKUP_TABLE)} IN ACCESS SHARE MODE`);
     const pid = await backendPid(client);
     const last = await client.query<{ end_tick: string }>(lastBuildTick().text);
     const untilTick = last.rows[0] ? Number(last.rows[0].end_tick) : null;

@@ -125,8 +125,9 @@ async function columnList(client: pg.ClientBase): Promise<string> {
  * `--finish`) the other table would miss them. Refused until the conversion is finished or rolled back.
  */
 export async function refuseDuringConversion(client: pg.ClientBase): Promise<void> {
-  const { rows: [t] } = await client.query<{ busy: boolean }>(
-    `SELECT to_regclass($1) IS NOT NULL AND EXISTS (SELECT 1 FROM ${CONVERSION_TABLE}) AS busy`, [CONVERSION_TABLE]).catch(() => ({ rows: [{ busy: false }] }));
+  // Two statements: the table is named only once it exists (a failed statement would abort the caller's transaction).
+  const { rows: [e] } = await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [CONVERSION_TABLE]);
+  const { rows: [t] } = e?.ok ? await client.query<{ busy: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${CONVERSION_TABLE}) AS busy`) : { rows: [] };
   if (t?.busy) {
     throw new ConfigError('conversion_in_progress', 'a layout conversion is in progress (or waiting for `convert --finish`): ' +
       'finish or roll it back before archiving or restoring. Nothing was moved');
@@ -209,6 +210,8 @@ async function detachType(h: JobHandle, type: string, partition: string, figures
       const { rows: [p] } = await h.session.query<{ attached: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS attached`, [quoteQualified(part)]);
       if (p?.attached) {
         await h.session.query(`ALTER TABLE ${T} DETACH PARTITION ${quoteQualified(part)}`, [], h.signal);
+        // Again under the lock: a conversion started since the validation would miss the detach (rolled back here).
+        await refuseDuringConversion(h.session.client);
         await h.session.query(`ALTER TABLE ${quoteQualified(part)} SET SCHEMA ${quoteIdent(TOOL_SCHEMA)}`, [], h.signal);
       }
       return { rows: 0, after: null };

@@ -5,7 +5,7 @@ import { detectLayout, type Layout } from '../schema/partitioned.js';
 import { ensureToolSchema } from '../schema/tool.js';
 import { batchTuning } from './batches.js';
 import { withLockRetries } from '../db/session.js';
-import { catchUp, lockConversion, readState, swapWithRetries, type ConvertOptions, type Run, type StateRow } from './convert.js';
+import { catchUp, extendCapture, lockConversion, readState, swapWithRetries, type ConvertOptions, type Run, type StateRow } from './convert.js';
 import { planConversion, type ConvertPlan } from './convert-plan.js';
 import { CHANGES_TABLE, CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, dropCapture, ensureConversionTables } from './convert-tables.js';
 import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
@@ -108,8 +108,9 @@ export async function rollbackConversion(target: MaintenanceTarget, options: End
     };
     await ensureConversionTables(session.client);
     const before = Number((await readState(session.client))!.changes_applied);
+    const partitions = await extendCapture(run);
     await catchUp(run, 200, true);
-    await swapWithRetries(run, { incoming: KEPT, outgoingName: SHADOW.name, captureAfter: false, phaseAfter: 'rolled_back' });
+    await swapWithRetries(run, { incoming: KEPT, outgoingName: SHADOW.name, captureAfter: false, phaseAfter: 'rolled_back', partitions });
     const after = (await readState(session.client))!;
     const dropped = await cleanUp(session, SHADOW, lockTimeoutMs);
     return {

@@ -37,6 +37,18 @@ export interface SwapInput {
   cols: string;
   /** Capture changes on the new live table afterwards (for a rollback). */
   captureAfter: boolean;
+  /** The live table's partitions when it was verified (see `livePartitionOids`); refused when they changed. */
+  partitions?: string[] | undefined;
+}
+
+/**
+ * The oids of the live table's partitions, sorted. A partition created, attached or detached after the
+ * verification moves rows no capture trigger sees (or truncates them unseen, before it has the capture's
+ * TRUNCATE trigger), so the swap compares this with the verification's.
+ */
+export async function livePartitionOids(client: pg.ClientBase): Promise<string[]> {
+  const { rows } = await client.query<{ oid: string }>(`SELECT inhrelid::oid::text AS oid FROM pg_inherits WHERE inhparent = $1::regclass ORDER BY inhrelid`, [L]);
+  return rows.map((r) => r.oid);
 }
 
 /** Runs the swap's statements; call inside one transaction. Throws CheckFailedError when rows differ. */
@@ -45,6 +57,10 @@ export async function swapTables(client: pg.ClientBase, input: SwapInput): Promi
   // JIT compiling the row comparison below (planned on an unanalyzed pending table) took 250 ms: stall for nothing.
   await client.query(`SELECT set_config('jit', 'off', true)`);
   await client.query(`LOCK TABLE ${incoming}, ${L} IN ACCESS EXCLUSIVE MODE`);
+  if (input.partitions && (await livePartitionOids(client)).join(',') !== input.partitions.join(',')) {
+    throw new CheckFailedError('partitions_changed', 'a partition of sync_lookup was created, attached or detached since the verification ' +
+      '(`migrate`, `archive`, `restore`?); nothing was swapped: run the same command again (it verifies again)');
+  }
   let applied = 0;
   for (let n = 1; n > 0; applied += n) n = await applyChanges(client, input.incoming, input.cols, 50_000, true);
   const differing = await differingPending(client, input.incoming);

@@ -8,10 +8,10 @@ import { builtinRegistry, type ModelRegistry } from '../lookup/registry.js';
 import type { Layout } from '../schema/partitioned.js';
 import { ensureToolSchema } from '../schema/tool.js';
 import { BatchSizer, batchTuning, type BatchTuning } from './batches.js';
-import { applyChanges, copyBatch, pendingChanges, settlePending, verifyTables, type VerifyReport } from './convert-copy.js';
-import { swapTables } from './convert-swap.js';
+import { applyChanges, applyTruncateMarkers, copyBatch, pendingChanges, settlePending, verifyTables, type VerifyReport } from './convert-copy.js';
+import { livePartitionOids, swapTables } from './convert-swap.js';
 import {
-  CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, ensureConversionTables,
+  CHANGES_TABLE, CONVERSION_TABLE, KEPT, LIVE, PENDING_TABLE, SHADOW, columnList, ensureConversionTables,
   grantsSql, installCapture, shadowIndexes, shadowTableSql, tempIndexName,
 } from './convert-tables.js';
 import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
@@ -293,12 +293,45 @@ async function catchupPhase(run: Run): Promise<void> {
   await setState(run.session.client, { phase: 'verify' });
 }
 
+/**
+ * Installs the capture again, so partitions created since it began (a new model's, by `migrate`) get its TRUNCATE
+ * trigger too; returns the live table's partitions, which the swap then requires unchanged (see `livePartitionOids`).
+ */
+export async function extendCapture(run: Run): Promise<string[]> {
+  return withLockRetries(run.session, async () => {
+    await installCapture(run.session.client);
+    return livePartitionOids(run.session.client);
+  }, lockPolicy(run, 'the capture could not take its lock on sync_lookup to cover new partitions'));
+}
+
+/**
+ * The verification, after applying the truncate markers logged so far (a purge's partition TRUNCATE since the
+ * catch-up, or while the conversion was stopped at this phase): a marker in the snapshot makes every type differ.
+ * One logged between the markers' application and the snapshot is applied and the verification run again.
+ */
+async function verifyShadow(run: Run): Promise<VerifyReport> {
+  const { session } = run;
+  const partitions = await extendCapture(run);
+  const st = (await readState(session.client))!;
+  await setState(session.client, { state: { ...st.state, partitions } });
+  for (let attempt = 1; ; attempt++) {
+    await session.unit(run.tuning.lockTimeoutMs, async () => {
+      const n = await applyTruncateMarkers(session.client, SHADOW);
+      if (n) await session.client.query(`UPDATE ${CONVERSION_TABLE} SET changes_applied = changes_applied + $1, updated_at = now()`, [n]);
+    });
+    await session.client.query(`TRUNCATE ${PENDING_TABLE}`);
+    run.emit({ type: 'phase', phase: 'verify', detail: 'comparing counts and checksums per record type in one snapshot' });
+    const report = await verifyTables(session, SHADOW, run.options.signal);
+    if (!report.mismatched.length || attempt >= 3) return report;
+    const { rows: [m] } = await session.client.query<{ n: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${CHANGES_TABLE} WHERE id IS NULL) AS n`);
+    if (!m?.n) return report;
+  }
+}
+
 /** Verifies, then swaps (retrying under lock_timeout, catching up between attempts). */
 async function verifyAndSwap(run: Run): Promise<void> {
   const { session } = run;
-  await session.client.query(`TRUNCATE ${PENDING_TABLE}`);
-  run.emit({ type: 'phase', phase: 'verify', detail: 'comparing counts and checksums per record type in one snapshot' });
-  const report = await verifyTables(session, SHADOW, run.options.signal);
+  const report = await verifyShadow(run);
   const s = (await readState(session.client))!;
   await setState(session.client, { verified: report.mismatched.length === 0, state: { ...s.state, verify: report } });
   if (report.mismatched.length) {
@@ -306,10 +339,14 @@ async function verifyAndSwap(run: Run): Promise<void> {
       'nothing was swapped (a change the capture cannot see, such as a partition detached or attached meanwhile?): ' +
       'run `sync-lookup convert --rollback` and convert again', { mismatched: report.mismatched });
   }
-  await swapWithRetries(run, { incoming: SHADOW, outgoingName: KEPT.name, captureAfter: true, phaseAfter: 'swapped' });
+  await swapWithRetries(run, { incoming: SHADOW, outgoingName: KEPT.name, captureAfter: true, phaseAfter: 'swapped', partitions: (s.state.partitions as string[] | undefined) ?? [] });
 }
 
-export interface SwapPlan { incoming: QualifiedName; outgoingName: string; captureAfter: boolean; phaseAfter: 'swapped' | 'rolled_back' }
+export interface SwapPlan {
+  incoming: QualifiedName; outgoingName: string; captureAfter: boolean; phaseAfter: 'swapped' | 'rolled_back';
+  /** The live table's partitions (oids) when it was verified: the swap refuses if they changed. */
+  partitions?: string[] | undefined;
+}
 
 export async function swapWithRetries(run: Run, plan: SwapPlan): Promise<void> {
   const { session, options } = run;
@@ -326,7 +363,7 @@ export async function swapWithRetries(run: Run, plan: SwapPlan): Promise<void> {
     const t0 = performance.now();
     try {
       await session.unit(timeoutMs, async () => {
-        const r = await swapTables(session.client, { incoming: plan.incoming, outgoingName: plan.outgoingName, captureAfter: plan.captureAfter, cols: run.cols });
+        const r = await swapTables(session.client, { incoming: plan.incoming, outgoingName: plan.outgoingName, captureAfter: plan.captureAfter, cols: run.cols, partitions: plan.partitions });
         const s = (await readState(session.client))!;
         await setState(session.client, {
           phase: plan.phaseAfter, swapped_at: new Date(),

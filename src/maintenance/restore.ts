@@ -7,6 +7,7 @@ import {
   archiveResult, archiveTable, columnList, listArchives, movedRelations, refuseDuringConversion, switchLockTimeout, type ArchiveResult, type ArchivedType, type MoveFigures,
 } from './archive.js';
 import { runJob, type JobHandle, type JobSpec, type OperationOptions, type TypeStrategy } from './job.js';
+import { ensureJobsTable, lockRecordTypes, unfinishedJobsFor } from './jobs.js';
 import { normalizeTypes } from './record-types.js';
 import { openWorkSession, type MaintenanceTarget, type WorkSession } from './session.js';
 
@@ -76,6 +77,8 @@ async function attachType(h: JobHandle, type: string, archive: ArchivedType, fig
       // transaction over several chunks) would see the partition appear between two chunks, long-committed rows
       // and all, and return part of the type. The exclusive lock waits for pulls in flight (under lock_timeout).
       await h.session.query(`LOCK TABLE ${T} IN ACCESS EXCLUSIVE MODE`, [], h.signal);
+      // Again under the lock: a conversion started during the CHECK's validation would miss the attach.
+      await refuseDuringConversion(h.session.client);
       await h.session.query(`ALTER TABLE ${quoteQualified(table)} SET SCHEMA public`, [], h.signal);
       await h.session.query(`ALTER TABLE ${T} ATTACH PARTITION ${quoteQualified(part)} FOR VALUES IN (${quoteLiteral(type)})`, [], h.signal);
       await h.session.query(`ALTER TABLE ${quoteQualified(part)} DROP CONSTRAINT ${quoteIdent(CHECK_NAME)}`, [], h.signal);
@@ -169,10 +172,38 @@ export async function dropArchives(target: MaintenanceTarget, options: { olderTh
   try {
     const cutoff = Date.now() - options.olderThanDays * 86_400_000;
     const old = (await listArchives(session.client)).filter((a) => Date.parse(a.archived_at) <= cutoff);
-    if (!options.dryRun) for (const a of old) await dropOne(session, a, options.lockTimeoutMs ?? 2000);
-    return { dry_run: !!options.dryRun, older_than_days: options.olderThanDays, dropped: old };
+    if (options.dryRun || !old.length) return { dry_run: !!options.dryRun, older_than_days: options.olderThanDays, dropped: old };
+    const unlock = await lockArchivesIdle(session, old.map((a) => a.record_type));
+    try {
+      for (const a of old) await dropOne(session, a, options.lockTimeoutMs ?? 2000);
+    } finally {
+      await unlock();
+    }
+    return { dry_run: false, older_than_days: options.olderThanDays, dropped: old };
   } finally {
     await session.close();
+  }
+}
+
+/**
+ * Takes the types' locks (LockNotAcquiredError while an archive or restore of one runs) and refuses, dropping
+ * nothing, when one has an interrupted archive or restore job: its rows are half moved, and a restore under way
+ * says they are wanted back.
+ */
+async function lockArchivesIdle(session: WorkSession, types: string[]): Promise<() => Promise<void>> {
+  const unlock = await lockRecordTypes(session.client, types);
+  try {
+    await ensureJobsTable(session.client);
+    const busy = (await unfinishedJobsFor(session.client, types)).filter((j) => j.operation === 'archive' || j.operation === 'restore');
+    if (busy.length) {
+      throw new ConfigError('archive_in_use', `${busy.map((j) => `job ${j.id} (${j.operation} of ${j.record_types.join(', ')}, ${j.status})`).join('; ')} ` +
+        'is unfinished: resume it (run the same command again) or abandon it (`sync-lookup jobs`), then drop. Nothing was dropped',
+      { jobs: busy.map((j) => j.id) });
+    }
+    return unlock;
+  } catch (err) {
+    await unlock();
+    throw err;
   }
 }
 
