@@ -37,6 +37,8 @@ export interface DemoResult {
   doctorError: string | null;
   /** How many findings of each severity doctor made. */
   doctorCounts: { error: number; warning: number; info: number };
+  /** The database doctor was asked about (the largest size's); null when none was seeded. */
+  doctorDatabase: string | null;
 }
 
 /** Default size of the demo's table. */
@@ -69,7 +71,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let doctor: DemoResult['doctor'] = [];
   let doctorError: string | null = null;
   let doctorCounts: DemoResult['doctorCounts'] = { error: 0, warning: 0, info: 0 };
-  const name = report.databases[report.databases.length - 1];
+  const name = report.databases[report.databases.length - 1] ?? null;
   if (name) {
     options.onEvent?.({ type: 'info', text: `asking doctor about ${name} …` });
     const u = new URL(options.url);
@@ -88,7 +90,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       doctorError = toSyncLookupError(err).message;
     }
   }
-  return { report, doctor, doctorError, doctorCounts };
+  return { report, doctor, doctorError, doctorCounts, doctorDatabase: name };
 }
 
 /** The doctor summary as an HTML section (for the demo's report). */

@@ -26,13 +26,15 @@ function renderDemo(r: DemoResult & { reportPath: string }): string {
       `${formatDuration(Number(index.baseline_longest_write_stall_ms ?? NaN))} with a plain CREATE INDEX and ` +
       `${formatDuration(Number(index.longest_write_stall_ms ?? NaN))} with the concurrent build.`);
   }
-  const fastest = r.report.scenarios.filter((s) => s.speedup !== null && s.name !== 'add-record-type-index');
-  if (fastest.length) lines.push(`Speedups: ${fastest.map((s) => `${s.name} ${formatSpeedup(s.speedup)}`).join(', ')}.`);
+  // Ratios at the largest size only: one figure per scenario, labelled with the size it was measured at.
+  const largest = Math.max(...r.report.scenarios.map((s) => s.rows));
+  const ratios = r.report.scenarios.filter((s) => s.rows === largest && s.speedup !== null && s.name !== 'add-record-type-index');
+  if (ratios.length) lines.push(`Original time / ours at ${formatRowCount(largest)} rows: ${ratios.map((s) => `${s.name} ${formatSpeedup(s.speedup)}`).join(', ')}.`);
   for (const n of r.report.notes) lines.push(`note: ${n}`);
   if (r.doctor.length || r.doctorError) {
     lines.push('', 'doctor:');
     if (r.doctorError) lines.push(`  could not run: ${r.doctorError}`);
-    else lines.push(`  ${r.doctorCounts.error} error(s), ${r.doctorCounts.warning} warning(s), ${r.doctorCounts.info} note(s) on ${r.report.databases[0] ?? '?'}`);
+    else lines.push(`  ${r.doctorCounts.error} error(s), ${r.doctorCounts.warning} warning(s), ${r.doctorCounts.info} note(s) on ${r.doctorDatabase ?? '?'}`);
     for (const f of r.doctor) lines.push(`  ${f.severity.padEnd(7)} ${f.message}${f.fix ? `\n          fix: ${f.fix}` : ''}`);
   }
   lines.push('', `Report with charts: ${r.reportPath}`);
