@@ -1,6 +1,6 @@
 import { escapeXml } from './chart.js';
 import { formatRowCount } from './options.js';
-import { formatDuration, formatSpeedup, scenarioChartSvg, speedupChartSvg } from './report.js';
+import { formatDuration, formatSpeedup, lastOfEach, scenarioChartSvg, speedupChartSvg } from './report.js';
 import type { BenchReport, ScenarioResult } from './types.js';
 
 /*
@@ -36,15 +36,6 @@ export function headline(report: BenchReport): string | null {
     `${formatDuration(up.window_ms ?? up.ms)}; the online part took ${formatDuration(up.online_ms ?? null)} while facilities kept pulling ` +
     `(pull p99 ${formatDuration(up.pull_p99_ms ?? null)}, idle ${formatDuration(up.idle_pull_p99_ms ?? null)}; longest write ` +
     `${formatDuration(up.longest_write_stall_ms ?? null)}; a change reached a facility within ${formatDuration(up.build_lag_max_ms ?? null)}).`;
-}
-
-function lastOfEach(results: ScenarioResult[]): ScenarioResult[] {
-  const byName = new Map<string, ScenarioResult>();
-  for (const r of results) {
-    const prev = byName.get(r.name);
-    if (!prev || r.rows >= prev.rows) byName.set(r.name, r);
-  }
-  return [...byName.values()];
 }
 
 const num = (n: number | null | undefined) => (n === null || n === undefined ? '–' : n.toLocaleString('en-US'));

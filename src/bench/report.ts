@@ -106,7 +106,8 @@ function firstOfEach(results: ScenarioResult[]): ScenarioResult[] {
   return results.filter((r) => !seen.has(r.name) && !!seen.add(r.name));
 }
 
-function lastOfEach(results: ScenarioResult[]): ScenarioResult[] {
+/** Each scenario's result at the largest size run (in first-seen order of names). */
+export function lastOfEach(results: ScenarioResult[]): ScenarioResult[] {
   const byName = new Map<string, ScenarioResult>();
   for (const r of results) {
     const prev = byName.get(r.name);
