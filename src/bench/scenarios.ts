@@ -27,6 +27,7 @@ import type { ScenarioName } from './options.js';
 import type { RunOutcome, Scenario, Variant } from './scenario.js';
 import { BENCH_SCHEMA } from './target.js';
 import { upgradeScenario } from './upgrade.js';
+import { percentile } from './traffic.js';
 import { TRAFFIC_MARK } from './work.js';
 
 /** The ~1 % type `purge-type` removes: the legacy model migration 3 removed. */
@@ -132,7 +133,7 @@ function pullLoop(d: BenchData, sinceTick: number): { stop(): Promise<{ times: n
   return { async stop() { stopped = true; await loop; return { times, errors }; } };
 }
 
-const p99 = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]! : 0);
+const p99 = (xs: number[]) => percentile(xs, 99) ?? 0;
 
 /** Ids the writer inserted during the last `convert` run (deleted by its restore). */
 let convertWriterIds: string[] = [];
